@@ -1,0 +1,224 @@
+"""Contacts, sources, runs and directory objects: what usersync stores about people.
+
+Contacts are written only by ``usersync.app.sync.apply`` (the one writer of synced changes) and by
+an admin's manual edits.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from usersync.app.orgs.models import Location, Organization
+
+from . import source_settings
+
+
+class ContactStatus(models.TextChoices):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class Contact(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="contacts")
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="contacts",
+        help_text="Empty: all locations of a global organization.",
+    )
+    first_name = models.CharField(max_length=200)
+    last_name = models.CharField(max_length=200)
+    email = models.CharField(max_length=254, blank=True, default="")
+    sms_phone = models.CharField(max_length=32, blank=True, default="")
+    title = models.CharField(max_length=200, blank=True, default="")
+    department = models.CharField(max_length=200, blank=True, default="")
+    image_url = models.CharField(max_length=1000, blank=True, default="")
+    pin_hash = models.CharField(max_length=100, blank=True, default="")
+    identification = models.CharField(max_length=200, blank=True, default="")
+    slack = models.CharField(max_length=100, blank=True, default="")
+    aliases = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=ContactStatus.choices, default=ContactStatus.ACTIVE)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_reason = models.CharField(max_length=300, blank=True, default="")
+    source = models.ForeignKey(
+        "Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts",
+        help_text="The source that manages this contact; empty for unmanaged contacts.",
+    )
+    anchor = models.CharField(max_length=300, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        indexes = [
+            models.Index(fields=["organization", "status"]),
+            models.Index(fields=["organization", "email"]),
+            models.Index(fields=["source", "anchor"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def active(self) -> bool:
+        return self.status == ContactStatus.ACTIVE
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email"
+    SMS = "sms"
+    SLACK = "slack"
+
+
+class MessageRule(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="message_rules")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "channel"], name="message_rule_unique")
+        ]
+
+
+class SourceKind(models.TextChoices):
+    ACTIVE_DIRECTORY = "active_directory", "Active Directory"
+    LDAP = "ldap", "LDAP"
+    ENTRA_ID = "entra_id", "Entra ID"
+    AGENT = "agent", "Agent"
+    CSV = "csv", "CSV"
+    LDIF = "ldif", "LDIF"
+    SCIM = "scim", "SCIM"
+
+
+class ScheduleKind(models.TextChoices):
+    MANUAL = "manual", "Manual only"
+    EVERY_HOURS = "every_hours", "Every N hours at minute :01"
+    AFTER_LAST = "after_last", "Every 24 hours after the last sync"
+
+
+class Source(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sources")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=SourceKind.choices)
+    enabled = models.BooleanField(default=True)
+    settings = models.JSONField(default=dict, blank=True, help_text="Connection, scope and mapping.")
+    secret = models.TextField(blank=True, default="", help_text="Encrypted; never shown.")
+    archive_missing = models.BooleanField(default=True)
+    archive_disabled = models.BooleanField(default=True)
+    safeguard_percent = models.FloatField(default=20.0)
+    safeguard_minimum = models.PositiveIntegerField(default=10)
+    safeguard_maximum = models.PositiveIntegerField(default=500)
+    schedule = models.CharField(max_length=20, choices=ScheduleKind.choices, default=ScheduleKind.MANUAL)
+    schedule_hours = models.PositiveSmallIntegerField(default=24)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="source_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization.slug}/{self.name}"
+
+    def clean(self) -> None:
+        self.settings = source_settings.validated(self.kind, self.settings or {})
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Trigger(models.TextChoices):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    UPLOAD = "upload"
+    CLI = "cli"
+    API = "api"
+    AGENT = "agent"
+    SCIM = "scim"
+
+
+class SyncRun(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="runs")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    counts = models.JSONField(default=dict, blank=True)
+    plan = models.JSONField(null=True, blank=True)
+    blocked_reason = models.TextField(blank=True, default="")
+    notices = models.JSONField(default=list, blank=True)
+    error_code = models.CharField(max_length=50, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    error_hint = models.TextField(blank=True, default="")
+    connection = models.JSONField(default=dict, blank=True, help_text="Server, outcome and reason.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_active_run_per_source",
+            )
+        ]
+        indexes = [models.Index(fields=["source", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.source} ({self.status})"
+
+
+class ObjectState(models.TextChoices):
+    MAPPED = "mapped"
+    UNMAPPED = "unmapped"
+    CONFLICT = "conflict"
+    IGNORED = "ignored"
+
+
+class DirectoryObject(models.Model):
+    """A user as the directory knows it, and what the source decided about it."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="directory_objects")
+    anchor = models.CharField(max_length=300)
+    dn = models.TextField(blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True, help_text="Last mapped values.")
+    state = models.CharField(max_length=10, choices=ObjectState.choices, default=ObjectState.UNMAPPED)
+    message = models.TextField(blank=True, default="")
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="directory_objects"
+    )
+    manual_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="manual_mappings"
+    )
+    ignored = models.BooleanField(default=False)
+    present = models.BooleanField(default=True, help_text="Returned by the last full read.")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["dn", "anchor"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "anchor"], name="directory_object_unique")
+        ]
+        indexes = [models.Index(fields=["source", "state"])]
+
+    def __str__(self) -> str:
+        return self.dn or self.anchor

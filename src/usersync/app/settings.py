@@ -1,0 +1,95 @@
+"""Django settings. Everything an operator sets comes from the environment:
+
+- ``USERSYNC_HOME``: where the embedded SQLite database and generated keys live (default ``./var``).
+- ``DATABASE_URL``: a PostgreSQL URL (``postgresql://user:pass@host:5432/db``); SQLite otherwise.
+- ``USERSYNC_SECRET_KEY``: Django's secret key; generated into ``$USERSYNC_HOME`` when unset.
+- ``USERSYNC_DEBUG``, ``USERSYNC_ALLOWED_HOSTS`` (comma-separated), ``USERSYNC_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from usersync.app.keys import home, secret_key
+
+HOME: Path = home()
+SECRET_KEY = secret_key()
+DEBUG = os.environ.get("USERSYNC_DEBUG", "") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("USERSYNC_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+BASE_URL = os.environ.get("USERSYNC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "usersync.app.orgs",
+    "usersync.app.directory",
+    "usersync.app.portal",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "usersync.app.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "usersync.app.wsgi.application"
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": HOME / "usersync.sqlite3",
+            "OPTIONS": {
+                # WAL lets the portal read while a sync writes; IMMEDIATE serializes writers
+                # instead of failing them with "database is locked" half-way through.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "/static/"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"usersync": {"handlers": ["console"], "level": os.environ.get("USERSYNC_LOG_LEVEL", "WARNING")}},
+}

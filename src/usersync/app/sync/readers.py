@@ -1,0 +1,87 @@
+"""Which connector reads a source, configured from the source's settings.
+
+File sources (CSV, LDIF) read bytes given to them (an upload, a command-line file) or, when their
+settings name a ``path``, the file found there at run time (e.g. an export a scheduled script
+drops on a share).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from django.utils import timezone
+
+from usersync.app.directory.models import Source, SourceKind
+from usersync.app.orgs.models import Organization
+from usersync.connectors.base import Reading
+from usersync.connectors.csvfile import read_csv
+from usersync.connectors.errors import ConfigurationError
+from usersync.connectors.ldif import read_ldif
+from usersync.connectors.scope import Scope
+
+Reader = Callable[[], Reading]
+FILE_KINDS = (SourceKind.CSV, SourceKind.LDIF)
+#: The source an import uses when none is named: one per organization and file kind.
+IMPORT_SOURCE_NAMES = {SourceKind.CSV: "csv-import", SourceKind.LDIF: "ldif-import"}
+
+
+def scopes_of(source: Source) -> list[Scope]:
+    return [Scope(s["base"], s.get("location")) for s in source.settings.get("scopes", [])]
+
+
+def file_reader(source: Source, data: bytes) -> Reader:
+    """A reader of ``data`` in the source's file format."""
+    if source.kind == SourceKind.CSV:
+        return lambda: read_csv(data)
+    if source.kind == SourceKind.LDIF:
+        org = source.organization
+        scopes = scopes_of(source)
+        auto = None
+        if org.multi_location and not scopes:
+            auto = set(org.locations.values_list("identifier", flat=True))
+        return lambda: read_ldif(data, now=timezone.now(), scopes=scopes, auto_locations=auto)
+    raise ConfigurationError(f"source {source.name!r} is a {source.get_kind_display()} source, "
+                             "not a file source", "import the file into a CSV or LDIF source")
+
+
+def configured_reader(source: Source) -> Reader:
+    """The reader a scheduled or manual run of this source uses."""
+    if source.kind in FILE_KINDS:
+        path = source.settings.get("path")
+        if not path:
+            raise ConfigurationError(
+                f"source {source.name!r} reads uploaded files and has no file path to read",
+                "upload a file (usersync import-csv / import-ldif), or set the source's path",
+                code="no_file")
+
+        def read() -> Reading:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as error:
+                raise ConfigurationError(f"cannot read {path}: {error.strerror}",
+                                         "check that the file exists and usersync may read it",
+                                         code="file_unreadable") from None
+            return file_reader(source, data)()
+
+        return read
+    raise ConfigurationError(f"{source.get_kind_display()} sources cannot be read yet",
+                             "use a CSV or LDIF source", code="unsupported_kind")
+
+
+def import_source(org: Organization, kind: str, name: str | None = None) -> Source:
+    """The named file source of ``org``, or its default import source (created on first use)."""
+    if name:
+        source = Source.objects.filter(organization=org, name=name).first()
+        if source is None:
+            raise ConfigurationError(f"organization {org.slug!r} has no source named {name!r}",
+                                     "list sources with: usersync source list --org " + org.slug,
+                                     code="no_such_source")
+        if source.kind != kind:
+            raise ConfigurationError(f"source {name!r} is a {source.get_kind_display()} source",
+                                     f"import into a {kind.upper()} source", code="wrong_kind")
+        return source
+    source, _ = Source.objects.get_or_create(
+        organization=org, name=IMPORT_SOURCE_NAMES[kind], defaults={"kind": kind},
+    )
+    return source

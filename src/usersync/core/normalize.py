@@ -1,0 +1,115 @@
+"""Normalization of contact field values: one function per field, each pure.
+
+Every function takes a raw text and returns the stored form, or raises ``FieldError`` with a
+message an admin can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+MAX_TEXT = 200
+_SPACES = re.compile(r"\s+")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+_PIN = re.compile(r"^[0-9]{4,6}$")  # ASCII only: "١٢٣٤" is not a PIN a keypad can type
+_SLACK = re.compile(r"^[\w.\-]{1,80}$")
+_IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+class FieldError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def text(value: str, field: str = "text") -> str:
+    """Trim, collapse inner whitespace, and keep it to a sane length."""
+    cleaned = _SPACES.sub(" ", value or "").strip()
+    if len(cleaned) > MAX_TEXT:
+        raise FieldError(field, f"is longer than {MAX_TEXT} characters")
+    return cleaned
+
+
+def name(value: str, field: str) -> str:
+    cleaned = text(value, field)
+    if not cleaned:
+        raise FieldError(field, "is required")
+    return cleaned
+
+
+def email(value: str, field: str = "email") -> str:
+    cleaned = (value or "").strip().lower()
+    if cleaned.startswith("mailto:"):
+        cleaned = cleaned[len("mailto:") :]
+    if cleaned and not _EMAIL.match(cleaned):
+        raise FieldError(field, f"{value.strip()!r} is not a valid email address")
+    return cleaned
+
+
+def sms_phone(value: str, region: str, field: str = "sms_phone") -> str:
+    """A phone number in E.164 form; numbers without a country code use the organization's region."""
+    raw = (value or "").strip()
+    if not raw:
+        return ""
+    region = (region or "").strip().upper()  # phonenumbers knows only "NL", not "nl"
+    try:
+        number = phonenumbers.parse(raw, region or None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        hint = f" for region {region}" if region else ""
+        raise FieldError(field, f"{raw!r} is not a valid phone number{hint}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def pin(value: str, field: str = "pin") -> str:
+    cleaned = (value or "").strip()
+    if cleaned and not _PIN.match(cleaned):
+        raise FieldError(field, "must be 4 to 6 digits")
+    return cleaned
+
+
+def slack(value: str, field: str = "slack") -> str:
+    cleaned = (value or "").strip().lstrip("@")
+    if cleaned and not _SLACK.match(cleaned):
+        raise FieldError(field, f"{value.strip()!r} is not a Slack username")
+    return cleaned
+
+
+def image_url(value: str, field: str = "image_url") -> str:
+    cleaned = (value or "").strip()
+    if not cleaned:
+        return ""
+    parts = urlsplit(cleaned)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise FieldError(field, f"{cleaned!r} is not an http(s) URL")
+    return cleaned
+
+
+def location_identifier(value: str, field: str = "location") -> str:
+    """A location identifier: lower case, no spaces (seed 001's "Location Slug")."""
+    cleaned = (value or "").strip().lower()
+    if cleaned and not _IDENTIFIER.match(cleaned):
+        raise FieldError(
+            field,
+            f"{value.strip()!r} is not a location identifier "
+            "(lower-case letters, digits, '-' and '_', no spaces)",
+        )
+    return cleaned
+
+
+def aliases(values: tuple[str, ...], field: str = "aliases") -> tuple[str, ...]:
+    """Email aliases: each a valid address, de-duplicated and sorted; invalid ones are dropped."""
+    kept = set()
+    for value in values:
+        try:
+            address = email(value, field)
+        except FieldError:
+            continue
+        if address:
+            kept.add(address)
+    return tuple(sorted(kept))

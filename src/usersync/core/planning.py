@@ -1,0 +1,303 @@
+"""plan(snapshot, existing, state, policy) → Plan. Pure: no database, no clock, no network.
+
+The steps: build the desired contacts of every record; reject duplicates within the snapshot;
+resolve the contacts the source already links (by anchor, then manual mappings); match the rest by
+keys; diff; archive what a complete full snapshot no longer contains; hold creates to the
+organization's contact limit; then let the safeguards judge the whole.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .desired import FIELD_LABELS, Desired, Placement, Rejected, build
+from .mapping import AttributeMapping
+from .matching import (
+    Conflict,
+    ContactIndex,
+    Decision,
+    Linked,
+    Matched,
+    New,
+    decide_by_keys,
+    pair_linked,
+)
+from .plan import Change, Op, Operation, Plan
+from .records import ExistingContact, Snapshot, SnapshotKind, SourceState
+from .safeguards import Thresholds, verdict
+
+
+def _refuse_plain_secret(value: str) -> str:
+    raise ValueError("a secret (PIN) must be hashed: give Policy a hash_secret")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything about the source and organization that planning needs, as plain values."""
+
+    source_id: int
+    mapping: AttributeMapping
+    placement: Placement = field(default_factory=Placement)
+    archive_missing: bool = True
+    archive_disabled: bool = True
+    contact_limit: int | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    hash_secret: Callable[[str], str] = field(default=_refuse_plain_secret)
+
+
+def plan(
+    snapshot: Snapshot,
+    existing: Iterable[ExistingContact],
+    policy: Policy,
+    state: SourceState = SourceState(),
+) -> Plan:
+    planner = _Planner(snapshot, ContactIndex(existing, policy.source_id), policy, state)
+    operations = planner.run()
+    result = Plan(
+        operations=tuple(operations),
+        kind=snapshot.kind,
+        complete=snapshot.complete,
+        read=len(snapshot.records),
+        managed_active=sum(1 for c in planner.index.managed() if c.active),
+    )
+    return result.with_blocked(verdict(result, policy.thresholds))
+
+
+class _Planner:
+    def __init__(self, snapshot, index: ContactIndex, policy: Policy, state: SourceState):
+        self.snapshot = snapshot
+        self.index = index
+        self.policy = policy
+        self.state = state
+        self.claimed: set[int] = set()
+        self.protected: set[int] = set()
+        self.operations: list[Operation] = []
+
+    def run(self) -> list[Operation]:
+        wanted = self._desired()
+        by_anchor: dict[str, list[Desired]] = defaultdict(list)
+        for want in wanted:
+            by_anchor[want.anchor].append(want)
+        present = {anchor: wants[0].record.label for anchor, wants in by_anchor.items()}
+        decisions: dict[int, Decision] = {}
+        unpaired: list[Desired] = []
+        for anchor, wants in by_anchor.items():
+            pairs, left, _ = pair_linked(wants, self.index.linked.get(anchor, []))
+            for want, contact in pairs:
+                decisions[id(want)] = Linked(contact, "anchor")
+                self.claimed.add(contact.id)
+            unpaired.extend(left)
+        # Manual mappings only after every link is claimed: a manual mapping never takes the
+        # contact a present record is linked to (both would write it).
+        for want in unpaired:
+            manual = self._manual(want)
+            if manual is not None:
+                decisions[id(want)] = manual
+        waiting = []
+        for want in wanted:
+            if id(want) not in decisions:
+                if self._dormant(want.record):
+                    # a disabled account is never created, so it takes over no contact by keys
+                    decisions[id(want)] = New()
+                else:
+                    waiting.append(want)
+        self._match_by_keys(waiting, decisions, present)
+        for want in wanted:
+            self.operations.append(self._operation(want, decisions[id(want)]))
+        self.operations.extend(self._archives(set(present)))
+        return self._within_limit(self.operations)
+
+    def _match_by_keys(self, waiting: list[Desired], decisions: dict, present: dict) -> None:
+        """Match by keys until no more contacts are claimed. A record whose keys hit two contacts
+        is matched once another record of the snapshot claims one of them, whatever the order of
+        the records (else the next run, seeing the claim, would decide otherwise)."""
+        while waiting:
+            claimed_before = len(self.claimed)
+            conflicts = []
+            for want in waiting:
+                decision = decide_by_keys(want, self.index, self.claimed, present)
+                if isinstance(decision, Matched):
+                    self.claimed.add(decision.contact.id)
+                elif isinstance(decision, Conflict):
+                    conflicts.append(want)
+                decisions[id(want)] = decision
+            if len(self.claimed) == claimed_before:
+                return
+            waiting = conflicts
+
+    # -- records → desired contacts -------------------------------------------------------------
+
+    def _desired(self) -> list[Desired]:
+        wanted: list[Desired] = []
+        first_seen: dict[tuple, str] = {}
+        for record in self.snapshot.records:
+            built = build(record, self.policy.mapping, self.policy.placement,
+                          self.policy.hash_secret)
+            # a file row has no anchor of its own: the one built from its keys is what admins ignore
+            anchor = record.anchor or (built.anchor if isinstance(built, Rejected)
+                                       else built[0].anchor)
+            if anchor and anchor in self.state.ignored:
+                self.protected.update(c.id for c in self.index.linked.get(anchor, []))
+                self.operations.append(_record_op(Op.SKIP, record, anchor=anchor,
+                                                  reason="ignored by an admin"))
+                continue
+            if isinstance(built, Rejected):
+                self._reject(built)
+                continue
+            duplicate = None
+            for want in built:
+                for key in self._identity(want):
+                    seen = first_seen.get((want.location, *key))
+                    if seen is not None and duplicate is None:
+                        duplicate = (key, seen)
+            if duplicate is not None:
+                (key, value), seen = duplicate
+                label = "record" if key == "anchor" else FIELD_LABELS[key]
+                own_anchor = None if key == "anchor" else built[0].anchor
+                self._reject(Rejected(record, "anchor" if key == "anchor" else key,
+                                      f"duplicate {label}: {value} is also on {seen}",
+                                      own_anchor, ()))
+                continue
+            for want in built:
+                for key in self._identity(want):
+                    first_seen[(want.location, *key)] = record.label
+            wanted.extend(built)
+        return wanted
+
+    def _dormant(self, record) -> bool:
+        """A disabled account the source archives rather than syncs."""
+        return record.disabled and self.policy.archive_disabled
+
+    def _identity(self, want: Desired) -> list[tuple[str, str]]:
+        """What must be unique in a location within one snapshot. A dormant account's keys are
+        no one's: a leaver's disabled account keeps its address, the new hire reuses it."""
+        keys = [] if self._dormant(want.record) else want.keys()
+        return [*keys, ("anchor", want.anchor)]
+
+    def _reject(self, rejected: Rejected) -> None:
+        """Report the record and keep whatever contact it may be from being archived."""
+        if rejected.anchor:
+            self.protected.update(c.id for c in self.index.linked.get(rejected.anchor, []))
+        self.protected.update(self.index.hits_anywhere(rejected.keys))
+        self.operations.append(_record_op(Op.ERROR, rejected.record, anchor=rejected.anchor,
+                                          field=rejected.field, reason=rejected.reason))
+
+    def _manual(self, want: Desired) -> Linked | None:
+        contact_id = self.state.manual.get(want.anchor)
+        contact = self.index.by_id.get(contact_id) if contact_id is not None else None
+        if contact is None or contact.id in self.claimed:
+            return None
+        self.claimed.add(contact.id)
+        return Linked(contact, "manual", relink=contact.anchor != want.anchor
+                      or contact.source_id != self.index.source_id)
+
+    # -- decisions → operations -----------------------------------------------------------------
+
+    def _operation(self, want: Desired, decision: Decision) -> Operation:
+        record = want.record
+        if isinstance(decision, Conflict):
+            self.protected.update(decision.candidates)
+            return _record_op(Op.CONFLICT, record, want, reason=decision.reason,
+                              candidates=decision.candidates)
+        if isinstance(decision, New):
+            if self._dormant(record):
+                return _record_op(Op.SKIP, record, want, reason="disabled in the directory; not created")
+            return _record_op(Op.CREATE, record, want, fields=dict(want.values),
+                              channels=_channels(want))
+        contact = decision.contact
+        link = isinstance(decision, Matched) or decision.relink
+        if self._dormant(record):
+            if link:
+                return _record_op(Op.SKIP, record, want, contact_id=contact.id,
+                                  reason="disabled in the directory; matching contact left as it is")
+            if contact.active and not self.snapshot.complete:  # nothing archives on a partial read
+                return _record_op(Op.SKIP, record, want, contact_id=contact.id,
+                                  reason="disabled in the directory; archived after a full read")
+            if contact.active:
+                return _record_op(Op.ARCHIVE, record, want, contact_id=contact.id,
+                                  reason="disabled in the directory")
+            return _record_op(Op.UNCHANGED, record, want, contact_id=contact.id)
+        changes = _diff(contact, want)
+        channels = () if contact.has_message_rules else _channels(want)
+        if not contact.active:
+            op = Op.REACTIVATE
+        elif changes or channels:
+            op = Op.UPDATE
+        else:
+            op = Op.LINK if link else Op.UNCHANGED
+        return _record_op(op, record, want, contact_id=contact.id, changes=changes, link=link,
+                          matched_by=decision.by, channels=channels)
+
+    def _archives(self, present: set[str]) -> list[Operation]:
+        """Contacts this source manages that the snapshot no longer asks for."""
+        snapshot = self.snapshot
+        if not (snapshot.complete and self.policy.archive_missing):
+            return []
+        if snapshot.kind is SnapshotKind.DELTA:
+            gone = [c for a in snapshot.removed for c in self.index.linked.get(a, [])]
+            reason = "removed from the directory"
+        else:
+            gone = self.index.managed()
+            reason = "no longer in the directory scope"
+        archives = []
+        kept = self.claimed | self.protected
+        for contact in gone:
+            if contact.anchor in self.state.ignored:
+                continue  # an ignored object's contact is left as it is, present or not
+            if contact.active and contact.id not in kept:
+                why = reason if contact.anchor not in present else "no longer in this location's scope"
+                archives.append(Operation(Op.ARCHIVE, contact_id=contact.id, anchor=contact.anchor,
+                                          location=contact.location, label=_contact_label(contact),
+                                          reason=why))
+        return archives
+
+    def _within_limit(self, operations: list[Operation]) -> list[Operation]:
+        """Turn creates and reactivations beyond the contact limit into per-record errors."""
+        limit = self.policy.contact_limit
+        if limit is None:
+            return operations
+        active = sum(1 for c in self.index.by_id.values() if c.active)
+        active -= sum(1 for o in operations if o.op is Op.ARCHIVE)
+        held = []
+        for operation in operations:
+            if operation.op in (Op.CREATE, Op.REACTIVATE):
+                if active >= limit:
+                    operation = Operation(
+                        Op.ERROR, contact_id=operation.contact_id, anchor=operation.anchor,
+                        location=operation.location, dn=operation.dn, line=operation.line,
+                        label=operation.label, field="contact_limit",
+                        reason=f"the organization's plan allows {limit} active contacts; "
+                               "not added (raise the limit or archive contacts)")
+                else:
+                    active += 1
+            held.append(operation)
+        return held
+
+
+def _record_op(op: Op, record, want: Desired | None = None, **kwargs) -> Operation:
+    kwargs.setdefault("anchor", want.anchor if want else record.anchor)
+    return Operation(op, location=want.location if want else None, dn=record.dn, line=record.line,
+                     label=record.label, **kwargs)
+
+
+def _diff(contact: ExistingContact, want: Desired) -> tuple[Change, ...]:
+    changes = [
+        Change(name, contact.value(name), value)
+        for name, value in want.values.items()
+        if contact.value(name) != value
+    ]
+    if contact.location != want.location:
+        changes.append(Change("location", contact.location or "", want.location or ""))
+    return tuple(changes)
+
+
+def _channels(want: Desired) -> tuple[str, ...]:
+    names = {"email": "email", "sms_phone": "sms", "slack": "slack"}
+    return tuple(channel for name, channel in names.items() if want.values.get(name))
+
+
+def _contact_label(contact: ExistingContact) -> str:
+    name = f"{contact.fields.get('first_name', '')} {contact.fields.get('last_name', '')}".strip()
+    return name or contact.fields.get("email") or f"contact {contact.id}"

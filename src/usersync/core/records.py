@@ -1,0 +1,121 @@
+"""What a read returns (records, snapshots) and what the store already holds (existing contacts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Mapping
+
+#: The contact fields a source can manage, in the order of seed 001's CSV columns.
+CONTACT_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "sms_phone",
+    "title",
+    "department",
+    "image_url",
+    "pin",
+    "identification",
+    "slack",
+)
+#: Fields a mapping may fill besides the contact fields.
+EXTRA_FIELDS: tuple[str, ...] = ("aliases", "location")
+#: Fields whose values are secrets: kept hashed, never shown.
+SECRET_FIELDS: frozenset[str] = frozenset({"pin"})
+
+#: A field value: text, or a sorted tuple of texts for multi-valued fields (aliases).
+FieldValue = str | tuple[str, ...]
+
+
+class SnapshotKind(StrEnum):
+    FULL = "full"
+    DELTA = "delta"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordProblem:
+    """Something wrong with a record found while reading it (e.g. bytes that are not UTF-8)."""
+
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One person as the source returned it, before mapping.
+
+    ``attributes`` holds raw values by attribute name (lower case). ``anchor`` is the directory's
+    stable id (objectGUID, entryUUID, Entra id); file rows have none and get one from their keys.
+    ``locations`` are the location identifiers of the scopes the record was found in; ``None``
+    means the record's own mapped ``location`` decides (CSV) or the organization is global.
+    """
+
+    attributes: Mapping[str, tuple[str, ...]]
+    anchor: str | None = None
+    dn: str = ""
+    locations: tuple[str, ...] | None = None
+    disabled: bool = False
+    line: int | None = None
+    problems: tuple[RecordProblem, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How a person finds this record again: its line, its DN or its anchor."""
+        if self.line is not None:
+            return f"line {self.line}"
+        return self.dn or self.anchor or "record"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What one read returned.
+
+    A **full** snapshot claims to hold every record in scope; only a full snapshot whose read was
+    ``complete`` may archive what it does not contain. A **delta** snapshot holds changed records
+    and the anchors that were ``removed``; it archives only those.
+    """
+
+    records: tuple[SourceRecord, ...]
+    complete: bool
+    kind: SnapshotKind = SnapshotKind.FULL
+    removed: frozenset[str] = frozenset()
+
+    @classmethod
+    def full(cls, records, complete: bool = True) -> Snapshot:
+        return cls(records=tuple(records), complete=complete, kind=SnapshotKind.FULL)
+
+    @classmethod
+    def delta(cls, records, removed=()) -> Snapshot:
+        return cls(
+            records=tuple(records), complete=True, kind=SnapshotKind.DELTA, removed=frozenset(removed)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingContact:
+    """A contact of the organization as the store holds it (the PIN only as its hash)."""
+
+    id: int
+    fields: Mapping[str, str]
+    location: str | None = None
+    active: bool = True
+    source_id: int | None = None
+    anchor: str | None = None
+    aliases: tuple[str, ...] = ()
+    has_message_rules: bool = True
+
+    def value(self, name: str) -> FieldValue:
+        if name == "aliases":
+            return tuple(sorted(self.aliases))
+        if name == "location":
+            return self.location or ""
+        return self.fields.get(name) or ""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What admins decided about the source's directory objects."""
+
+    ignored: frozenset[str] = frozenset()
+    manual: Mapping[str, int] = field(default_factory=dict)

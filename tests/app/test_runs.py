@@ -1,0 +1,198 @@
+"""The sync service end to end on a real database: read → plan → apply, blocks and approvals."""
+
+from __future__ import annotations
+
+import pytest
+
+from usersync.app.directory.models import Contact, DirectoryObject, MessageRule, SyncRun
+from usersync.app.sync import apply as applying
+from usersync.app.sync import runs
+
+from support.syncing import active, csv_bytes, import_csv, person
+
+pytestmark = pytest.mark.django_db
+
+PEOPLE = [person(n, "headquarters" if n % 2 else "warehouse") for n in range(1, 31)]
+
+
+def test_import_creates_contacts_per_location_with_message_rules(acme):
+    outcome = import_csv(acme, csv_bytes(*PEOPLE))
+
+    assert outcome.status == "succeeded"
+    assert outcome.plan.counts["created"] == 30
+    assert active(acme).filter(location__identifier="headquarters").count() == 15
+    assert active(acme).filter(location__identifier="warehouse").count() == 15
+    assert MessageRule.objects.filter(contact__organization=acme, channel="email").count() == 30
+    run = SyncRun.objects.get(pk=outcome.run.pk)
+    assert run.status == "succeeded" and run.counts["created"] == 30 and run.plan["operations"]
+
+
+def test_the_same_file_twice_changes_nothing_the_second_time(acme):
+    import_csv(acme, csv_bytes(*PEOPLE))
+    before = {c.pk: c.updated_at for c in Contact.objects.all()}
+
+    second = import_csv(acme, csv_bytes(*PEOPLE))
+
+    counts = second.plan.counts
+    assert (counts["created"], counts["updated"], counts["archived"], counts["reactivated"]) == (0, 0, 0, 0)
+    assert counts["unchanged"] == 30
+    assert {c.pk: c.updated_at for c in Contact.objects.all()} == before
+
+
+def test_preview_writes_nothing(acme):
+    outcome = import_csv(acme, csv_bytes(*PEOPLE), preview=True)
+
+    assert outcome.status == "preview" and outcome.run is None
+    assert outcome.plan.counts["created"] == 30
+    assert Contact.objects.count() == 0 and SyncRun.objects.count() == 0
+    assert DirectoryObject.objects.count() == 0
+
+
+def test_a_change_updates_the_same_contact_field_by_field(acme):
+    import_csv(acme, csv_bytes(*PEOPLE))
+    original = Contact.objects.get(identification="E0001")
+    changed = [person(1, dept="Finance", email="new1@acme.example"), *PEOPLE[1:]]
+
+    outcome = import_csv(acme, csv_bytes(*changed))
+
+    update = outcome.plan.of(runs.Op.UPDATE)[0]
+    assert update.contact_id == original.pk
+    assert {(c.field, c.before, c.after) for c in update.changes} == {
+        ("department", "Sales", "Finance"), ("email", "person1@acme.example", "new1@acme.example")}
+    contact = Contact.objects.get(pk=original.pk)
+    assert (contact.department, contact.email) == ("Finance", "new1@acme.example")
+
+
+def test_mass_removal_is_blocked_then_approved_archives_exactly_the_plan(acme):
+    import_csv(acme, csv_bytes(*PEOPLE))
+    ids = {c.identification: c.pk for c in Contact.objects.all()}
+
+    blocked = import_csv(acme, csv_bytes(*PEOPLE[:12]))
+
+    assert blocked.status == "blocked"
+    assert "would archive 18 of 30" in blocked.plan.blocked
+    assert active(acme).count() == 30  # nothing archived while blocked
+
+    approved = runs.approve(blocked.run, by="test")
+
+    assert approved.status == "succeeded" and approved.decided_by == "test"
+    archived = set(Contact.objects.filter(status="archived").values_list("identification", flat=True))
+    assert archived == {f"E{n:04d}" for n in range(13, 31)}
+
+    back = import_csv(acme, csv_bytes(*PEOPLE))
+
+    assert back.plan.counts["reactivated"] == 18
+    assert {c.identification: c.pk for c in active(acme)} == ids  # same records, same ids
+
+
+def test_a_stale_blocked_plan_cannot_be_approved(acme):
+    import_csv(acme, csv_bytes(*PEOPLE))
+    blocked = import_csv(acme, csv_bytes(*PEOPLE[:5]))
+    import_csv(acme, csv_bytes(*PEOPLE, person(99)))  # a newer run applies
+
+    with pytest.raises(runs.RunRefused, match="out of date"):
+        runs.approve(blocked.run, by="test")
+    assert active(acme).count() == 31
+
+
+def test_a_new_blocked_run_supersedes_the_older_one(acme):
+    import_csv(acme, csv_bytes(*PEOPLE))
+    first = import_csv(acme, csv_bytes(*PEOPLE[:5]))
+    second = import_csv(acme, csv_bytes(*PEOPLE[:6]))
+
+    assert SyncRun.objects.get(pk=first.run.pk).status == "rejected"
+    assert SyncRun.objects.get(pk=second.run.pk).status == "blocked"
+    with pytest.raises(runs.RunRefused, match="not blocked"):
+        runs.approve(first.run, by="test")
+
+
+def test_reject_discards_the_plan(acme):
+    import_csv(acme, csv_bytes(*PEOPLE))
+    blocked = import_csv(acme, csv_bytes(*PEOPLE[:3]))
+
+    runs.reject(blocked.run, by="test")
+
+    assert SyncRun.objects.get(pk=blocked.run.pk).status == "rejected"
+    assert active(acme).count() == 30
+
+
+def test_organizations_never_touch_each_others_contacts(acme, globex):
+    import_csv(acme, csv_bytes(*PEOPLE))
+    same_people = [person(n, location="") for n in range(1, 31)]
+    import_csv(globex, csv_bytes(*same_people))
+    acme_ids = set(Contact.objects.filter(organization=acme).values_list("pk", flat=True))
+
+    # globex's people all leave (approved); acme is untouched
+    emptied = import_csv(globex, csv_bytes(person(1, location="")))
+    runs.approve(emptied.run, by="test")
+
+    assert active(acme).count() == 30
+    assert set(active(acme).values_list("pk", flat=True)) == acme_ids
+    assert active(globex).count() == 1
+    assert all(c.location_id is None for c in Contact.objects.filter(organization=globex))
+
+
+def test_a_crash_mid_apply_leaves_nothing_half_done(acme, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(applying, "_message_rules", explode)
+
+    with pytest.raises(RuntimeError):
+        import_csv(acme, csv_bytes(*PEOPLE))
+
+    assert Contact.objects.count() == 0
+    run = SyncRun.objects.get()
+    assert run.status == "failed" and run.error_code == "internal_error"
+
+
+def test_one_run_at_a_time_per_source(acme):
+    outcome = import_csv(acme, csv_bytes(*PEOPLE))
+    SyncRun.objects.filter(pk=outcome.run.pk).update(status="running")
+
+    with pytest.raises(runs.RunRefused, match="already has a run in progress"):
+        import_csv(acme, csv_bytes(*PEOPLE))
+
+
+def test_unmanaged_contacts_are_never_archived(acme):
+    manual = Contact.objects.create(organization=acme, first_name="Walk", last_name="In",
+                                    email="walkin@acme.example",
+                                    location=acme.locations.get(identifier="warehouse"))
+    import_csv(acme, csv_bytes(*PEOPLE))
+    outcome = import_csv(acme, csv_bytes(*PEOPLE[:27]))
+
+    assert outcome.status == "succeeded" and outcome.plan.counts["archived"] == 3
+    assert Contact.objects.get(pk=manual.pk).status == "active"
+    assert Contact.objects.get(pk=manual.pk).source is None
+
+
+def test_an_existing_contact_is_matched_by_email_and_taken_over(acme):
+    existing = Contact.objects.create(organization=acme, first_name="Old", last_name="Name",
+                                      email="person1@acme.example",
+                                      location=acme.locations.get(identifier="headquarters"))
+    outcome = import_csv(acme, csv_bytes(person(1)))
+
+    op = outcome.plan.operations[0]
+    assert (op.op, op.contact_id, op.matched_by) == ("update", existing.pk, "email")
+    contact = Contact.objects.get(pk=existing.pk)
+    assert (contact.first_name, contact.source.name, contact.anchor) == ("First1", "csv-import", "identification:E0001")
+
+
+def test_directory_objects_record_state(acme):
+    rows = [person(1), person(2, last=""), person(3)]
+    import_csv(acme, csv_bytes(*rows))
+
+    states = dict(DirectoryObject.objects.values_list("anchor", "state"))
+    assert states == {"identification:E0001": "mapped", "identification:E0002": "unmapped",
+                      "identification:E0003": "mapped"}
+    bad = DirectoryObject.objects.get(anchor="identification:E0002")
+    assert "Last Name is required" in bad.message
+
+
+def test_the_pin_is_stored_only_as_a_keyed_hash(acme):
+    import_csv(acme, csv_bytes(person(1, pin="4821")))
+
+    contact = Contact.objects.get()
+    assert contact.pin_hash.startswith("hmac-sha256:") and "4821" not in contact.pin_hash
+    run = SyncRun.objects.get()
+    assert "4821" not in str(run.plan)

@@ -1,0 +1,155 @@
+"""Field normalization: what an admin's data becomes, and what is refused with a usable message."""
+
+import pytest
+
+from usersync.core import normalize
+from usersync.core.normalize import FieldError
+
+
+@pytest.mark.parametrize(
+    "raw, stored",
+    [
+        ("Ada", "Ada"),
+        ("  Ada  ", "Ada"),
+        ("Mary   Ann", "Mary Ann"),
+        ("Jean-\tLuc\n", "Jean- Luc"),
+        ("Zoë", "Zoë"),
+    ],
+)
+def test_names_are_trimmed_and_inner_whitespace_collapsed(raw, stored):
+    assert normalize.name(raw, "first_name") == stored
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\t\n"])
+def test_an_empty_name_is_required(raw):
+    with pytest.raises(FieldError) as error:
+        normalize.name(raw, "last_name")
+    assert error.value.field == "last_name"
+    assert "required" in error.value.message
+
+
+def test_overlong_text_is_refused_not_truncated():
+    with pytest.raises(FieldError, match="longer than 200"):
+        normalize.text("x" * 201, "title")
+    assert normalize.text("x" * 200, "title") == "x" * 200
+
+
+@pytest.mark.parametrize(
+    "raw, stored",
+    [
+        ("ada@example.com", "ada@example.com"),
+        ("  Ada.Lovelace@Example.COM ", "ada.lovelace@example.com"),
+        ("mailto:ada@example.com", "ada@example.com"),
+        ("ada+visitors@sub.example.co.uk", "ada+visitors@sub.example.co.uk"),
+        ("", ""),
+        ("   ", ""),
+    ],
+)
+def test_emails_are_lowercased(raw, stored):
+    assert normalize.email(raw) == stored
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["ada", "ada@", "@example.com", "ada@example", "ada@example.c", "ada lovelace@example.com",
+     "ada@@example.com", "ada@exa mple.com"],
+)
+def test_invalid_emails_name_the_value(raw):
+    with pytest.raises(FieldError) as error:
+        normalize.email(raw)
+    assert error.value.field == "email"
+    assert repr(raw.strip()) in error.value.message
+
+
+@pytest.mark.parametrize(
+    "raw, region, stored",
+    [
+        ("+1 650 253 0000", "US", "+16502530000"),
+        ("(650) 253-0000", "US", "+16502530000"),
+        ("650.253.0000", "US", "+16502530000"),
+        ("06 12 34 56 78", "FR", "+33612345678"),
+        ("0612345678", "NL", "+31612345678"),
+        ("0612345678", "nl", "+31612345678"),  # a region stored in lower case still works
+        ("+33 6 12 34 56 78", "US", "+33612345678"),  # an explicit country code wins
+        ("+1 650 253 0000", "", "+16502530000"),
+        ("", "US", ""),
+    ],
+)
+def test_sms_phones_become_e164_using_the_organizations_region(raw, region, stored):
+    assert normalize.sms_phone(raw, region) == stored
+
+
+@pytest.mark.parametrize(
+    "raw, region",
+    [("12", "US"), ("call me", "US"), ("650 253 0000", ""), ("+1 555 0100", "US"),
+     ("0612345678", "US")],
+)
+def test_invalid_phones_are_refused(raw, region):
+    with pytest.raises(FieldError) as error:
+        normalize.sms_phone(raw, region)
+    assert error.value.field == "sms_phone"
+    assert "not a valid phone number" in error.value.message
+
+
+@pytest.mark.parametrize("raw", ["1234", "12345", "123456", " 0000 ", ""])
+def test_pins_of_four_to_six_digits_are_kept(raw):
+    assert normalize.pin(raw) == raw.strip()
+
+
+@pytest.mark.parametrize(
+    "raw", ["12", "123", "1234567", "12a4", "12 34", "-1234", "١٢٣٤", "１２３４"]
+)
+def test_pins_must_be_four_to_six_ascii_digits(raw):
+    with pytest.raises(FieldError, match="4 to 6 digits"):
+        normalize.pin(raw)
+
+
+@pytest.mark.parametrize(
+    "raw, stored",
+    [("jdoe", "jdoe"), ("@jdoe", "jdoe"), (" @j.doe-2 ", "j.doe-2"), ("", "")],
+)
+def test_slack_usernames_lose_the_at_sign(raw, stored):
+    assert normalize.slack(raw) == stored
+
+
+@pytest.mark.parametrize("raw", ["j doe", "<@U123>", "jdoe!"])
+def test_invalid_slack_usernames_are_refused(raw):
+    with pytest.raises(FieldError):
+        normalize.slack(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["https://cdn.example.com/ada.png", "http://example.com/a.jpg?size=2", " https://x.io/p "],
+)
+def test_image_urls_may_be_http_or_https(raw):
+    assert normalize.image_url(raw) == raw.strip()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["javascript:alert(1)", "ftp://example.com/a.png", "file:///etc/passwd", "example.com/a.png",
+     "data:image/png;base64,AAAA", "https:///nohost"],
+)
+def test_image_urls_of_other_schemes_are_refused(raw):
+    with pytest.raises(FieldError, match="http"):
+        normalize.image_url(raw)
+
+
+@pytest.mark.parametrize(
+    "raw, stored",
+    [("hq", "hq"), ("HQ", "hq"), (" Warehouse-2 ", "warehouse-2"), ("site_1", "site_1"), ("", "")],
+)
+def test_location_identifiers_are_lowercase(raw, stored):
+    assert normalize.location_identifier(raw) == stored
+
+
+@pytest.mark.parametrize("raw", ["Head Office", "hq/1", "-hq", "é"])
+def test_location_identifiers_with_spaces_or_symbols_are_refused(raw):
+    with pytest.raises(FieldError, match="no spaces"):
+        normalize.location_identifier(raw)
+
+
+def test_aliases_are_lowercased_deduplicated_sorted_and_invalid_ones_dropped():
+    raw = ("B@example.com", "a@example.com", "b@example.com", "not an address", "")
+    assert normalize.aliases(raw) == ("a@example.com", "b@example.com")
