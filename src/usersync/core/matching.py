@@ -87,16 +87,17 @@ def _contact_keys(contact: ExistingContact) -> list[tuple[str, str]]:
 
 
 def pair_linked(
-    desired: list[Desired], linked: list[ExistingContact]
+    desired: list[Desired], linked: list[ExistingContact], dormant: bool = False
 ) -> tuple[list[tuple[Desired, ExistingContact]], list[Desired], list[ExistingContact]]:
     """Pair one anchor's desired contacts with the contacts linked to it.
 
-    Same location first (active contacts before archived ones); then left-overs pair in order,
-    which moves a contact whose directory object moved to another mapped scope. Returns the pairs,
-    unpaired desired, unpaired contacts.
+    Same location first; then left-overs pair in order, which moves a contact whose directory
+    object moved to another mapped scope. Returns the pairs, unpaired desired, unpaired contacts.
+    Of twins in one location, a live record takes the active contact (nothing to reactivate) and a
+    ``dormant`` (disabled) record the archived one (nothing to archive again).
     """
     pairs = []
-    free = sorted(linked, key=lambda c: not c.active)  # an active contact before an archived twin
+    free = sorted(linked, key=lambda c: c.active == dormant)
     waiting = []
     for want in desired:
         same = next((c for c in free if c.location == want.location), None)

@@ -84,7 +84,8 @@ class _Planner:
         decisions: dict[int, Decision] = {}
         unpaired: list[Desired] = []
         for anchor, wants in by_anchor.items():
-            pairs, left, _ = pair_linked(wants, self.index.linked.get(anchor, []))
+            pairs, left, _ = pair_linked(wants, self.index.linked.get(anchor, []),
+                                         dormant=self._dormant(wants[0].record))
             for want, contact in pairs:
                 decisions[id(want)] = Linked(contact, "anchor")
                 self.claimed.add(contact.id)
@@ -204,8 +205,7 @@ class _Planner:
         if isinstance(decision, New):
             if self._dormant(record):
                 return _record_op(Op.SKIP, record, want, reason="disabled in the directory; not created")
-            return _record_op(Op.CREATE, record, want, fields=dict(want.values),
-                              channels=_channels(want))
+            return _record_op(Op.CREATE, record, want, channels=_channels(want))
         contact = decision.contact
         link = isinstance(decision, Matched) or decision.relink
         if self._dormant(record):
@@ -277,7 +277,10 @@ class _Planner:
 
 
 def _record_op(op: Op, record, want: Desired | None = None, **kwargs) -> Operation:
+    """An operation about a record; it carries the record's mapped values, to show and to keep."""
     kwargs.setdefault("anchor", want.anchor if want else record.anchor)
+    if want is not None:
+        kwargs.setdefault("fields", dict(want.values))
     return Operation(op, location=want.location if want else None, dn=record.dn, line=record.line,
                      label=record.label, **kwargs)
 

@@ -154,6 +154,6 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime)
 
 def _mapped(op: Operation) -> dict:
     """The mapped values worth showing on the Directory users tab (never a secret)."""
-    values = dict(op.fields) or {c.field: c.after for c in op.changes}
+    values = dict(op.fields)
     values.pop("pin", None)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
