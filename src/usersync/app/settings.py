@@ -29,10 +29,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "usersync.app.orgs",
     "usersync.app.directory",
+    "usersync.app.accounts",
     "usersync.app.portal",
+    "ninja",  # serves Swagger UI's files locally for /api/v1/docs (no CDN)
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +88,11 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "/static/"
+# Static files (htmx, the portal's CSS, Swagger UI) are served by WhiteNoise from the installed
+# apps themselves: no collectstatic step, no web server to configure, the same under runserver
+# and a WSGI server. The vendored htmx carries its version in its name (htmx-2.0.11.min.js).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 LOGGING = {

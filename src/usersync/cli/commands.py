@@ -11,7 +11,8 @@ from usersync import __version__
 from usersync.app.sync.runs import RunRefused
 from usersync.connectors.errors import SourceError
 
-from . import EXIT_FAILED, EXIT_USAGE, CommandError, contacts, database, demo, orgs, runs, sources
+from . import (EXIT_FAILED, EXIT_USAGE, CommandError, contacts, database, demo, keys, orgs, runs,
+               sources)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"usersync {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (demo, orgs, sources, runs, contacts, database):
+    for module in (demo, orgs, sources, runs, contacts, database, keys):
         module.register(sub)
     return parser
 

@@ -79,6 +79,7 @@ def _demo(args) -> int:
           ", ".join(f"{n} in {loc}" for loc, n in by_location.items()))
     password = _admin_password()
     print(f"\nPortal: http://{args.address}/   user: admin   password: {password}")
+    print(f"API:    http://{args.address}/api/v1/docs   (API keys: the organization's page)")
     print(f"Try:    usersync contacts --org {SLUG}      usersync runs --org {SLUG}")
     if args.no_serve:
         return 0

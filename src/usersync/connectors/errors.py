@@ -7,6 +7,7 @@
 
 Every error carries a short ``code`` (stable, for the API and the run history), a ``message`` that
 says what happened and a ``hint`` that says what to do. None of them ever contains a secret.
+``server`` names the server the error came from, when there was one (a directory URL).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ class SourceError(Exception):
     code = "source_error"
     retryable = False
 
-    def __init__(self, message: str, hint: str = "", code: str | None = None):
+    def __init__(
+        self, message: str, hint: str = "", code: str | None = None, server: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.server = server
         if code:
             self.code = code
 

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import io
 import re
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import Counter
 from datetime import datetime
 from typing import Iterable, Sequence
 
 import ldif
 
-from usersync.core.mapping import AttributeMapping
-from usersync.core.records import RecordProblem, Snapshot, SourceRecord
+from usersync.core.records import Snapshot, SourceRecord
 
 from . import active_directory, openldap
 from .base import Reading
 from .csvfile import decode_export, printable, undecodable_byte
+from .entries import FROM_MARKER, TO_MARKER, Entry, build_record, decode_value, fields_by_attribute
 from .errors import ConfigurationError
-from .scope import Scope, locations_by_ou, normalize_dn, scope_locations, scopes_containing
+from .scope import Scope, locations_by_ou, scope_locations, scopes_containing
 
 KINDS = ("auto", "active_directory", "ldap")
 #: objectClass values of people, in AD (user) and in the standard schemas.
@@ -38,44 +37,6 @@ _AD_SIGNS = frozenset({"objectguid", "samaccountname", "useraccountcontrol"})
 _SEARCH_KEYS = frozenset({"search", "result", "ref"})
 _LINE_PREFIX = re.compile(r"^Line (\d+): ")
 
-# python-ldap encodes plain values to UTF-8, which lone surrogates cannot survive. Bytes that are
-# not UTF-8 therefore travel through the parser as characters of the last private-use block
-# (U+10FF80…U+10FFFF, which directory data does not use) and become surrogates again afterwards.
-_TO_MARKER = {0xDC00 + byte: 0x10FF00 + byte for byte in range(0x80, 0x100)}
-_FROM_MARKER = {marker: escaped for escaped, marker in _TO_MARKER.items()}
-
-
-def _text(raw: bytes) -> str:
-    """A value's text; bytes that are not UTF-8 (or arrived as markers) become surrogates."""
-    if b"\xf4\x8f" not in raw:  # no marker (U+10FF80…, F4 8F BE/BF xx in UTF-8)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return _rejoined(raw.decode("utf-8", "surrogateescape").translate(_FROM_MARKER))
-
-
-def _rejoined(text: str) -> str:
-    """``text`` with undecodable bytes that form a character together decoded after all.
-
-    A tool that folds lines by bytes can split a character over two lines; each half alone is not
-    UTF-8, the unfolded value is.
-    """
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    dn: str
-    #: Values by lower-cased attribute name (options such as ``;binary`` dropped), still bytes.
-    values: dict[str, list[bytes]]
-    #: Attribute names as the file spells them, for messages.
-    names: dict[str, str]
-
-    def classes(self) -> frozenset[str]:
-        return frozenset(v.decode("utf-8", "replace").strip().lower()
-                         for v in self.values.get("objectclass", ()))
-
 
 class _Collector(ldif.LDIFParser):
     """Keeps every entry record; counts the change records and URL values it leaves out."""
@@ -83,7 +44,7 @@ class _Collector(ldif.LDIFParser):
     def __init__(self, text: str):
         # No URL schemes: a ``:< file:///etc/shadow`` value must never be fetched.
         super().__init__(io.StringIO(text), process_url_schemes=[])
-        self.entries: list[_Entry] = []
+        self.entries: list[Entry] = []
         self.changes: Counter[str] = Counter()
         self.unfetched = 0
 
@@ -108,7 +69,7 @@ class _Collector(ldif.LDIFParser):
             self.changes[kind] += 1
             return
         self.unfetched += unfetched
-        self.entries.append(_Entry(_text(dn.encode("utf-8")), values, names))
+        self.entries.append(Entry(decode_value(dn.encode("utf-8")), values, names))
 
 def read_ldif(
     data: bytes,
@@ -138,7 +99,7 @@ def read_ldif(
     notices = _collector_notices(collector)
     is_ad = kind == "active_directory" or (kind == "auto" and _looks_like_ad(collector.entries))
     mapping = active_directory.DEFAULT_MAPPING if is_ad else openldap.DEFAULT_MAPPING
-    fields_of = _fields_by_attribute(mapping)
+    fields_of = fields_by_attribute(mapping)
     known = None if auto_locations is None else tuple(auto_locations)
     records: list[SourceRecord] = []
     not_people = out_of_scope = 0
@@ -151,7 +112,7 @@ def read_ldif(
             out_of_scope += 1
         else:
             locations = _locations(dn, scopes, containing, known)
-            records.append(_record(entry, dn, fields_of, is_ad, now, locations))
+            records.append(build_record(entry, dn, fields_of, is_ad, now, locations))
     if not_people:
         notices.append(f"{_count(not_people, 'non-person entry', 'non-person entries')} "
                        "(groups, computers, containers) ignored")
@@ -201,11 +162,11 @@ def _refuse_incomplete(results: list[str]) -> None:
 
 
 def _parse(text: str) -> _Collector:
-    collector = _Collector(text.translate(_TO_MARKER) if undecodable_byte(text) else text)
+    collector = _Collector(text.translate(TO_MARKER) if undecodable_byte(text) else text)
     try:
         collector.parse_entry_records()
     except (ValueError, EOFError) as error:  # ValueError covers bad base64 and bad UTF-8 in a DN
-        message = printable(str(error).translate(_FROM_MARKER))
+        message = printable(str(error).translate(FROM_MARKER))
         found = _LINE_PREFIX.match(message)
         # Both counts are one ahead: the parser has read the next line to see if it continues.
         line = (int(found.group(1)) if found else collector.line_counter) - 1
@@ -233,11 +194,11 @@ def _count(number: int, singular: str, plural: str) -> str:
     return f"{number} {singular if number == 1 else plural}"
 
 
-def _looks_like_ad(entries: list[_Entry]) -> bool:
+def _looks_like_ad(entries: list[Entry]) -> bool:
     return any(not _AD_SIGNS.isdisjoint(entry.values) for entry in entries)
 
 
-def _is_person(entry: _Entry) -> bool:
+def _is_person(entry: Entry) -> bool:
     """People only. An export made with a chosen attribute list may lack objectClass: then an
     entry with a given name or surname is taken as a person."""
     classes = entry.classes()
@@ -259,67 +220,3 @@ def _locations(
             return None
         return scope_locations(containing)
     return None if known is None else locations_by_ou(dn, known)
-
-
-def _fields_by_attribute(mapping: AttributeMapping) -> dict[str, tuple[str, ...]]:
-    """The contact fields each attribute fills: where a bad value is reported."""
-    found: dict[str, list[str]] = defaultdict(list)
-    for rule in mapping.rules:
-        for source in rule.sources:
-            found[source.attribute.lower()].append(rule.field)
-    return {attribute: tuple(fields) for attribute, fields in found.items()}
-
-
-def _record(
-    entry: _Entry,
-    dn: str,
-    fields_of: dict[str, tuple[str, ...]],
-    is_ad: bool,
-    now: datetime,
-    locations: tuple[str, ...] | None,
-) -> SourceRecord:
-    attributes: dict[str, tuple[str, ...]] = {}
-    problems: list[RecordProblem] = []
-    if entry.dn != dn:
-        problems.append(RecordProblem("dn", _invalid(entry.dn, "the DN")))
-    for name, raw_values in entry.values.items():
-        if name == active_directory.ANCHOR_ATTRIBUTE.lower():
-            continue  # binary; it is the anchor
-        texts = []
-        for raw in raw_values:
-            text = _text(raw)
-            if undecodable_byte(text) is not None:
-                if name not in fields_of:
-                    continue  # a binary attribute (objectSid, jpegPhoto…) the mapping never reads
-                label = f'attribute "{entry.names.get(name, name)}"'
-                problems.append(RecordProblem(fields_of[name][0], _invalid(text, label)))
-                text = printable(text)
-            texts.append(text)
-        if texts:
-            attributes[name] = tuple(texts)
-    return SourceRecord(
-        attributes=attributes,
-        anchor=_anchor(entry, dn),
-        dn=dn,
-        locations=locations,
-        disabled=is_ad and active_directory.is_disabled(attributes, now),
-        problems=tuple(problems),
-    )
-
-
-def _invalid(text: str, where: str) -> str:
-    return f"invalid UTF-8 (byte 0x{undecodable_byte(text):02X}) in {where}"
-
-
-def _anchor(entry: _Entry, dn: str) -> str:
-    """objectGUID (AD), entryUUID (OpenLDAP), nsUniqueId (389 DS), else the normalized DN."""
-    for raw in entry.values.get("objectguid", ())[:1]:
-        guid = active_directory.guid_from_value(raw)
-        if guid is not None:
-            return guid
-    for name in ("entryuuid", "nsuniqueid"):
-        for raw in entry.values.get(name, ())[:1]:
-            value = raw.decode("utf-8", "replace").strip().lower()
-            if value:
-                return value
-    return "dn:" + normalize_dn(dn)

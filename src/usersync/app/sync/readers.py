@@ -1,5 +1,9 @@
 """Which connector reads a source, configured from the source's settings.
 
+Directory sources (Active Directory, LDAP) are read by the LDAP connector with the source's
+settings and its bind password, decrypted when the read starts (``sources.ldap_settings``), so a
+password that cannot be decrypted fails the run with a hint instead of failing to queue it.
+
 File sources (CSV, LDIF) read bytes given to them (an upload, a command-line file) or, when their
 settings name a ``path``, the file found there at run time (e.g. an export a scheduled script
 drops on a share).
@@ -14,9 +18,11 @@ from django.utils import timezone
 
 from usersync.app.directory.models import Source, SourceKind
 from usersync.app.orgs.models import Organization
+from usersync.app.sources import DIRECTORY_KINDS, ldap_settings
 from usersync.connectors.base import Reading
 from usersync.connectors.csvfile import read_csv
 from usersync.connectors.errors import ConfigurationError
+from usersync.connectors.ldap import LdapConnector
 from usersync.connectors.ldif import read_ldif
 from usersync.connectors.scope import Scope
 
@@ -65,8 +71,11 @@ def configured_reader(source: Source) -> Reader:
             return file_reader(source, data)()
 
         return read
+    if source.kind in DIRECTORY_KINDS:
+        return lambda: LdapConnector(ldap_settings(source)).read()
     raise ConfigurationError(f"{source.get_kind_display()} sources cannot be read yet",
-                             "use a CSV or LDIF source", code="unsupported_kind")
+                             "use an Active Directory, LDAP, CSV or LDIF source",
+                             code="unsupported_kind")
 
 
 def import_source(org: Organization, kind: str, name: str | None = None) -> Source:

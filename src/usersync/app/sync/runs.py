@@ -3,11 +3,17 @@
 Every way a sync starts (command line, upload, schedule, agent, SCIM, the portal) comes through
 ``sync``; approving a blocked run comes through ``approve``. Both write the plan and the contacts in
 one transaction with the run's final status.
+
+Every run records its connection attempt in ``SyncRun.connection`` (seed 004's "Status (last
+10)"): ``{"server", "ok", "reason", "tls", "at"}`` — the server that answered (``None`` when none
+could be reached, or for files), whether the read got through, why not, the TLS protocol and
+cipher the connector reported (``None``: not encrypted), and when the attempt started.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable
 
 from django.db import IntegrityError, transaction
@@ -23,6 +29,8 @@ from . import apply as applying
 from . import loading
 
 Progress = Callable[[str], None]
+#: The notice of every run of a source whose connection is not encrypted.
+INSECURE_NOTICE = "connection is not encrypted (insecure)"
 
 
 class RunRefused(Exception):
@@ -61,12 +69,19 @@ def sync(
 
 def _sync(source: Source, read, run: SyncRun | None, progress: Progress) -> Outcome:
     progress("reading")
+    attempted = timezone.now()
+    insecure = bool(source.settings.get("insecure"))
     try:
         reading = read()
     except SourceError as error:
+        notices = [INSECURE_NOTICE] if insecure else []
         if run is not None:
-            _fail(run, error)
-        return Outcome(RunStatus.FAILED, None, run, error=error)
+            run.notices = notices
+            _fail(run, error, attempted)
+        return Outcome(RunStatus.FAILED, None, run, notices, error=error)
+    if run is not None:
+        run.connection = _connected(reading, attempted)
+    notices = _notices(reading, insecure)
     progress(f"planning {len(reading.snapshot.records)} records")
     plan = planning.plan(
         reading.snapshot,
@@ -74,7 +89,6 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress) -> Outc
         loading.policy(source, reading.mapping),
         loading.source_state(source),
     )
-    notices = list(reading.notices)
     if run is None:
         return Outcome("preview", plan, None, notices)
     progress("applying" if not plan.blocked else "blocked")
@@ -139,7 +153,29 @@ def _start(source: Source, trigger: str) -> SyncRun:
                          "wait for it to finish") from None
 
 
-def _fail(run: SyncRun, error: SourceError) -> None:
+def _notices(reading: Reading, insecure: bool) -> list[str]:
+    """The reading's notices, after ours when an insecure source was read without TLS (a source
+    set to insecure that was reached over ldaps:// was encrypted: no notice then)."""
+    info = reading.connection
+    if not insecure or (info is not None and info.tls):
+        return list(reading.notices)
+    ours = f"{INSECURE_NOTICE}: {info.server}" if info and info.server else INSECURE_NOTICE
+    # The connector says the same in its own words: once is enough.
+    return [ours, *(n for n in reading.notices if "not encrypted" not in n)]
+
+
+def _connected(reading: Reading, at: datetime) -> dict:
+    info = reading.connection
+    return {"server": info.server if info else None, "ok": True, "reason": "",
+            "tls": info.tls if info else None, "at": at.isoformat()}
+
+
+def _fail(run: SyncRun, error: SourceError, attempted: datetime | None = None) -> None:
+    """The run failed. Unless the read got through, that was its connection attempt too."""
+    if not run.connection:
+        run.connection = {"server": error.server, "ok": False,
+                          "reason": error.message, "tls": None,
+                          "at": (attempted or timezone.now()).isoformat()}
     run.status = RunStatus.FAILED
     run.error_code, run.error_message, run.error_hint = error.code, error.message, error.hint
     run.finished_at = timezone.now()

@@ -1,0 +1,96 @@
+"""A run: what it read and changed, record by record; a blocked run's approve / reject; CSV."""
+
+from __future__ import annotations
+
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from usersync.app.accounts import access
+from usersync.app.directory.models import Contact, RunStatus, SyncRun
+from usersync.app.sync import runs as running
+from usersync.app.sync.export import write_plan
+from usersync.app.sync.runs import RunRefused
+from usersync.core.plan import COUNT_KEYS, Op, Plan
+
+PAGE_SIZE = 200
+SHOWN_ARCHIVES = 500
+
+
+def _run(request, slug: str, run_id: int, write: bool = False) -> SyncRun:
+    org = access.require_org(request, slug, write=write)
+    return get_object_or_404(SyncRun.objects.select_related("source", "organization"),
+                             organization=org, pk=run_id)
+
+
+@login_required
+def run_detail(request, slug: str, run_id: int):
+    run = _run(request, slug, run_id)
+    plan = Plan.from_data(run.plan) if run.plan else Plan(operations=())
+    wanted = request.GET.get("op", "")
+    wanted = wanted if wanted in Op.__members__.values() else ""
+    operations = plan.of(Op(wanted)) if wanted else list(plan.operations)
+    page = Paginator(operations, PAGE_SIZE).get_page(request.GET.get("page"))
+    archives = plan.of(Op.ARCHIVE) if run.status == RunStatus.BLOCKED else []
+    names = _contact_names(run, [o.contact_id for o in (*page.object_list,
+                                                        *archives[:SHOWN_ARCHIVES])])
+    return render(request, "portal/run.html", {
+        "org": run.organization, "run": run, "plan": plan if run.plan else None,
+        "page": page, "op": wanted,
+        "rows": [(o, names.get(o.contact_id)) for o in page.object_list],
+        "ops": [(op.value, COUNT_KEYS[op], plan.counts[COUNT_KEYS[op]]) for op in Op],
+        "archives": [(o, names.get(o.contact_id)) for o in archives[:SHOWN_ARCHIVES]],
+        "more_archives": max(0, len(archives) - SHOWN_ARCHIVES),
+        "writable": access.can_write(request, run.organization), "duration": duration(run),
+    })
+
+
+def duration(run: SyncRun) -> str:
+    """How long the run took, as a person says it: "0.4 s", "12 s", "3 min 5 s"."""
+    if not run.started_at or not run.finished_at:
+        return ""
+    seconds = (run.finished_at - run.started_at).total_seconds()
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _contact_names(run: SyncRun, ids) -> dict[int, str]:
+    wanted = {i for i in ids if i}
+    found = Contact.objects.filter(organization=run.organization, pk__in=wanted)
+    return {c.pk: str(c) for c in found.only("first_name", "last_name")}
+
+
+@login_required
+def run_export(request, slug: str, run_id: int):
+    """The plan as CSV, one row per field change (cells a spreadsheet would run escaped)."""
+    run = _run(request, slug, run_id)
+    buffer = io.StringIO()
+    write_plan(buffer, Plan.from_data(run.plan) if run.plan else Plan(operations=()))
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (f'attachment; filename="{run.organization.slug}-run-'
+                                       f'{run.pk}.csv"')
+    return response
+
+
+@login_required
+@require_POST
+def decide(request, slug: str, run_id: int, decision: str):
+    """Approve (apply exactly the plan) or reject a blocked run."""
+    run = _run(request, slug, run_id, write=True)
+    try:
+        if decision == "approve":
+            running.approve(run, by=access.actor(request))
+            messages.success(request, f"Run #{run.pk} approved: its plan was applied.")
+        else:
+            running.reject(run, by=access.actor(request))
+            messages.success(request, f"Run #{run.pk} rejected: nothing was changed.")
+    except RunRefused as error:
+        messages.error(request, str(error))
+    return redirect("portal:run", slug=run.organization.slug, run_id=run.pk)

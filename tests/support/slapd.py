@@ -1,0 +1,535 @@
+"""A real OpenLDAP server (Debian's slapd) for the tests, configured and loaded in a temp folder.
+
+    with Slapd() as server:                          # config + slapadd -q + start: ~1-2 s
+        conn = server.admin()                        # python-ldap over LDAPS, CA verified, bound
+        server.limited().search_s(...)               # a bind whose size limit is 5
+        server.stop(); server.start()
+
+The server listens on ``ldap://127.0.0.1:PORT/`` (StartTLS, or plain: OpenLDAP's default allows
+simple binds without TLS, so the "insecure" connection setting can be tested here),
+``ldaps://127.0.0.1:PORT2/`` (free high ports) and a ``ldapi://`` socket in its folder. Its
+configuration is a ``cn=config`` folder made by ``slapadd -n0`` from a generated LDIF: back_mdb
+(no sync to disk), suffix ``dc=usersync,dc=test``, rootdn ``cn=admin,dc=usersync,dc=test``, the
+syncprov overlay (for content-sync tests), schemas core, cosine, inetorgperson and nis, TLS 1.2
+minimum with a certificate of a test CA (``trustme``, SANs 127.0.0.1 and localhost). Everything
+runs as a plain child process from that folder (``-F``): Debian's ``/etc/ldap`` and its service
+are never used.
+
+Who can bind: ``admin_dn`` (the rootdn: no limits), ``reader_dn`` (read-only service account,
+subject to the global size limit: ``size_limit``, unlimited by default, OpenLDAP ships 500) and
+``limited_dn`` (at most ``limited_size`` = 5 entries per search, paged or not). Anonymous binds
+see nothing.
+
+Contents (definitions in ``directory_data.py``), under ``ou=People,dc=usersync,dc=test``:
+``ou=Headquarters`` (17 + ``ou=Engineering`` with 4), ``ou=Warehouse`` (15, and
+``cn=WH-KIOSK-01``, a device), ``ou=Elsewhere`` (2), ``ou=Bulk`` (1,600), as ``inetOrgPerson``
+entries ``uid=KEY,…`` (uid, cn, givenName, sn, displayName, mail = the primary address, mobile,
+title, departmentNumber = the department name, employeeNumber), except the two whose CN is the
+RDN: ``cn=O'Brien\\, Seán`` and ``cn=Smith\\+Jones``. Groups (``groupOfNames``) under
+``ou=Groups``: All Staff (1,636 members), Sales ⊃ Sales EMEA ⊃ Sales Nordics, Cycle A ⇄ Cycle B.
+OpenLDAP has no disabled or expired accounts: those people are ordinary entries here.
+
+This module also holds the pieces both test servers use (samba.py imports them): finding the
+programs, a child process that dies with the tests, TLS connections, the test CA.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+import ldap
+import ldap.dn
+import ldif
+import trustme
+
+from support import directory_data as data
+
+PREFIX = "usersync-slapd-"
+BASE_DN = "dc=usersync,dc=test"
+PEOPLE_DN = f"ou=People,{BASE_DN}"
+GROUPS_DN = f"ou=Groups,{BASE_DN}"
+SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
+MODULE_PATH = "/usr/lib/ldap"
+
+
+# -- pieces shared with samba.py -----------------------------------------------------------------
+
+def dies_with_parent(command: list[str]) -> list[str]:
+    """``command`` run so that it gets SIGTERM when the thread that started it dies (the tests
+    were killed): util-linux's ``setpriv --pdeathsig``, not a preexec_fn (unsafe with threads)."""
+    setpriv = shutil.which("setpriv", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin"]))
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
+
+
+def which(program: str) -> str:
+    """A program on PATH or in the sbin folders (root's PATH has them, a user's may not)."""
+    found = shutil.which(program, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin",
+                                                         "/sbin"]))
+    if found is None:
+        raise FileNotFoundError(f"{program} is not installed: run scripts/setup")
+    return found
+
+
+def tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_leftovers(prefix: str, pidfile: str) -> None:
+    """Delete folders of servers whose test session died without cleaning up (owner and server
+    both gone). Never signals any process."""
+    for folder in Path(tempfile.gettempdir()).glob(prefix + "*"):
+        try:
+            owner = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if _alive(owner):
+            continue
+        try:
+            server = int((folder / pidfile).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            server = None
+        if server is None or not _alive(server):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def tls_connection(url: str, *, ca_file: str | Path, who: str | None = None,
+                   password: str | None = None, starttls: bool = False, timeout: float = 10.0):
+    """A python-ldap connection that verifies the server against ``ca_file`` (hostname
+    included), bound when ``who`` is given; ``starttls`` for ``ldap://`` URLs."""
+    conn = ldap.initialize(url)
+    conn.protocol_version = 3
+    conn.set_option(ldap.OPT_REFERRALS, 0)
+    conn.set_option(ldap.OPT_NETWORK_TIMEOUT, timeout)
+    conn.set_option(ldap.OPT_TIMEOUT, timeout)
+    conn.set_option(ldap.OPT_X_TLS_CACERTFILE, str(ca_file))
+    conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
+    conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # last: builds the TLS context from the above
+    if starttls:
+        conn.start_tls_s()
+    if who is not None:
+        conn.simple_bind_s(who, password)
+    return conn
+
+
+class TestCA:
+    """A trustme CA and the server certificate files of one server (``tls/`` in its folder)."""
+
+    def __init__(self, folder: Path, identities: tuple[str, ...], common_name: str) -> None:
+        self.identities, self.common_name = identities, common_name
+        self.ca = trustme.CA(organization_name="usersync test CA")
+        self.ca_pem = self.ca.cert_pem.bytes().decode()
+        self.folder = folder / "tls"
+        self.folder.mkdir(exist_ok=True)
+        self.ca_file, self.cert_file, self.key_file = (
+            self.folder / "ca.pem", self.folder / "cert.pem", self.folder / "key.pem")
+        self.ca.cert_pem.write_to_path(self.ca_file)
+        self.install(self.issue())
+
+    def issue(self, *, not_after_days: float = 365,
+              identities: tuple[str, ...] | None = None) -> trustme.LeafCert:
+        now = datetime.now(UTC)
+        return self.ca.issue_cert(*(identities or self.identities), common_name=self.common_name,
+                                  not_before=now - timedelta(hours=1),
+                                  not_after=now + timedelta(days=not_after_days))
+
+    def install(self, leaf: trustme.LeafCert) -> None:
+        """Make ``leaf`` the server's certificate (the server reads it when it starts)."""
+        leaf.cert_chain_pems[0].write_to_path(self.cert_file)
+        self.key_file.touch(mode=0o600)  # Samba refuses a private key that others can read
+        leaf.private_key_pem.write_to_path(self.key_file)
+
+    @contextlib.contextmanager
+    def replaced(self, restart: Callable[[], object], **issue_args):
+        """Serve another certificate in the block (``not_after_days``, ``identities``)."""
+        saved = self.cert_file.read_bytes(), self.key_file.read_bytes()
+        self.install(self.issue(**issue_args))
+        restart()
+        try:
+            yield
+        finally:
+            self.cert_file.write_bytes(saved[0])
+            self.key_file.write_bytes(saved[1])
+            restart()
+
+
+class ChildProcess:
+    """A server run in the foreground as a child of the tests: its own session (Ctrl-C reaches
+    pytest only), SIGTERM when the starting thread dies, output in a log file."""
+
+    def __init__(self, name: str, log: Path) -> None:
+        self.name, self.log = name, log
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, command: list[str], *, cwd: Path, env: dict[str, str],
+              ready: Callable[[], bool], timeout: float) -> None:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                dies_with_parent(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if not self.running:
+                self.process = None
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not answer after {timeout:.0f} s:\n"
+                                   f"{self.log_tail()}")
+            time.sleep(0.03)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGCONT)  # in case a test left it frozen
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """Suspended (SIGSTOP) in the block: connections hang, for timeout tests."""
+        assert self.process is not None and self.running
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGCONT)
+
+    def log_tail(self) -> str:
+        try:
+            return tail(self.log.read_text(errors="replace"))
+        except OSError:
+            return "(no log)"
+
+
+# -- the directory -------------------------------------------------------------------------------
+
+def ou_dn(path: tuple[str, ...] | str) -> str:
+    parts = (path,) if isinstance(path, str) else path
+    return ",".join([*(f"ou={ldap.dn.escape_dn_chars(p)}" for p in reversed(parts)), PEOPLE_DN])
+
+
+def person_dn(person: data.Person) -> str:
+    if person.key in data.SPECIAL_CN:  # their CN is the point: the RDN here too
+        return f"cn={ldap.dn.escape_dn_chars(person.common_name)},{ou_dn(person.ou)}"
+    return f"uid={person.key},{ou_dn(person.ou)}"
+
+
+def group_dn(name: str) -> str:
+    return f"cn={ldap.dn.escape_dn_chars(name)},{GROUPS_DN}"
+
+
+def person_attributes(person: data.Person) -> dict[str, list[str]]:
+    attrs = {"objectClass": ["top", "person", "organizationalPerson", "inetOrgPerson"],
+             "uid": [person.key], "cn": [person.common_name], "givenName": [person.given_name],
+             "sn": [person.surname]}
+    if person.ou != ("Bulk",):
+        attrs["displayName"] = [person.display]
+    optional = {"mail": person.primary_email, "mobile": person.mobile, "title": person.title,
+                "departmentNumber": person.department, "employeeNumber": person.employee_id}
+    attrs.update({name: [value] for name, value in optional.items() if value})
+    return attrs
+
+
+def ssha(password: str) -> str:
+    salt = secrets.token_bytes(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+class Slapd:
+    def __init__(self, *, size_limit: int | str = "unlimited", limited_size: int = 5,
+                 populate: bool = True, start_timeout: float = 30.0) -> None:
+        self.size_limit, self.limited_size = size_limit, limited_size
+        self.populate, self.start_timeout = populate, start_timeout
+        self.host, self.base_dn, self.people_dn, self.groups_dn = (
+            "127.0.0.1", BASE_DN, PEOPLE_DN, GROUPS_DN)
+        self.admin_dn, self.admin_password = f"cn=admin,{BASE_DN}", secrets.token_urlsafe(18)
+        self.reader_dn, self.reader_password = f"cn=reader,{BASE_DN}", secrets.token_urlsafe(18)
+        self.limited_dn, self.limited_password = f"cn=limited,{BASE_DN}", secrets.token_urlsafe(18)
+        self.port: int | None = None
+        self.tls_port: int | None = None
+        self.folder: Path | None = None
+        self.tls: TestCA | None = None
+        self.timings: dict[str, float] = {}
+        self._server: ChildProcess | None = None
+
+    # -- what tests use ---------------------------------------------------------------------
+
+    @property
+    def url_ldap(self) -> str:
+        return f"ldap://{self.host}:{self.port}/"
+
+    @property
+    def url_ldaps(self) -> str:
+        return f"ldaps://{self.host}:{self.tls_port}/"
+
+    @property
+    def url_ldapi(self) -> str:
+        return "ldapi://" + str(self.folder / "ldapi").replace("/", "%2F")  # type: ignore[operator]
+
+    @property
+    def ca_pem(self) -> str:
+        assert self.tls is not None
+        return self.tls.ca_pem
+
+    @property
+    def ca_file(self) -> Path:
+        assert self.tls is not None
+        return self.tls.ca_file
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.running
+
+    def connect(self, url: str | None = None, *, who: str | None = None,
+                password: str | None = None, starttls: bool = False,
+                ca_file: str | Path | None = None, timeout: float = 10.0):
+        return tls_connection(url or self.url_ldaps, ca_file=ca_file or self.ca_file, who=who,
+                              password=password, starttls=starttls, timeout=timeout)
+
+    def admin(self):
+        return self.connect(who=self.admin_dn, password=self.admin_password)
+
+    def reader(self):
+        return self.connect(who=self.reader_dn, password=self.reader_password)
+
+    def limited(self):
+        return self.connect(who=self.limited_dn, password=self.limited_password)
+
+    def use_certificate(self, *, not_after_days: float = 365,
+                        identities: tuple[str, ...] | None = None):
+        """Serve another certificate of our CA in the block (two restarts of ~0.1 s)."""
+        assert self.tls is not None
+        return self.tls.replaced(self.restart, not_after_days=not_after_days,
+                                 identities=identities)
+
+    def frozen(self):
+        assert self._server is not None
+        return self._server.frozen()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Slapd:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> Slapd:
+        if self.folder is None:
+            self._create()
+        if self.running:
+            return self
+        assert self.folder is not None and self._server is not None
+        started = time.monotonic()
+        for attempt in range(5):  # another process may take a free port before slapd binds it
+            if self.port is None:
+                self.port, self.tls_port = free_port(), free_port()
+            urls = f"{self.url_ldap} {self.url_ldaps} {self.url_ldapi}"
+            try:
+                self._server.start([which("slapd"), "-d", "none", "-h", urls,
+                                    "-F", str(self.folder / "slapd.d")],
+                                   cwd=self.folder, env=self._env(), ready=self._answers,
+                                   timeout=self.start_timeout)
+                break
+            except RuntimeError as error:
+                if "Address already in use" not in str(error) or attempt == 4:
+                    raise
+                self.port = self.tls_port = None
+        self.timings.setdefault("start", time.monotonic() - started)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def restart(self) -> Slapd:
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    # -- how ----------------------------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LDAP")}
+        env["LDAPNOINIT"] = "1"  # our client settings only, not /etc/ldap/ldap.conf or ~/.ldaprc
+        return env
+
+    def _create(self) -> None:
+        sweep_leftovers(PREFIX, "slapd.pid")
+        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.folder / "owner.pid").write_text(str(os.getpid()))
+        self._server = ChildProcess("slapd", self.folder / "slapd.log")
+        self.tls = TestCA(self.folder, ("127.0.0.1", "localhost"), "localhost")
+        started = time.monotonic()
+        (self.folder / "slapd.d").mkdir()
+        (self.folder / "data").mkdir()
+        self._slapadd(["-n0"], self._config_ldif())
+        self.timings["configure"] = time.monotonic() - started
+        started = time.monotonic()
+        self._slapadd(["-q", "-b", BASE_DN], self._data_ldif())
+        self.timings["populate"] = time.monotonic() - started
+
+    def _slapadd(self, args: list[str], content: str) -> None:
+        assert self.folder is not None
+        done = subprocess.run([which("slapadd"), "-F", str(self.folder / "slapd.d"), *args],
+                              input=content, capture_output=True, text=True, cwd=self.folder,
+                              env=self._env())
+        if done.returncode != 0:
+            raise RuntimeError(f"slapadd {' '.join(args)} failed ({done.returncode}):\n"
+                               f"{tail(done.stdout + done.stderr)}")
+
+    def _config_ldif(self) -> str:
+        assert self.folder is not None and self.tls is not None
+        folder, tls = self.folder, self.tls
+        schemas = "\n".join(f"include: file:///etc/ldap/schema/{name}.ldif" for name in SCHEMAS)
+        limited = (f'dn.exact="{self.limited_dn}" size.soft={self.limited_size} '
+                   f"size.hard={self.limited_size} size.pr=noEstimate "
+                   f"size.prtotal={self.limited_size}")
+        return f"""\
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {folder}/slapd.pid
+olcArgsFile: {folder}/slapd.args
+olcSizeLimit: {self.size_limit}
+olcTLSCACertificateFile: {tls.ca_file}
+olcTLSCertificateFile: {tls.cert_file}
+olcTLSCertificateKeyFile: {tls.key_file}
+olcTLSProtocolMin: 3.3
+olcLogLevel: none
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: {MODULE_PATH}
+olcModuleLoad: back_mdb
+olcModuleLoad: syncprov
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+{schemas}
+
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+olcAccess: {{0}}to dn.base="" by * read
+olcAccess: {{1}}to dn.base="cn=Subschema" by * read
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcAccess: {{0}}to * by dn.exact=gidNumber={os.getegid()}+uidNumber={os.geteuid()},cn=peercred,cn=external,cn=auth manage by * none
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcDbDirectory: {folder}/data
+olcSuffix: {BASE_DN}
+olcRootDN: {self.admin_dn}
+olcRootPW: {ssha(self.admin_password)}
+olcDbMaxSize: 1073741824
+olcDbNoSync: TRUE
+olcDbIndex: objectClass eq
+olcDbIndex: entryUUID,entryCSN eq
+olcDbIndex: uid,mail,member eq
+olcDbIndex: cn,sn,givenName eq,sub
+olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none
+olcAccess: {{1}}to * by dn.exact=gidNumber={os.getegid()}+uidNumber={os.geteuid()},cn=peercred,cn=external,cn=auth manage by users read by * none
+olcLimits: {{0}}{limited}
+
+dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {{0}}syncprov
+olcSpCheckpoint: 100 10
+olcSpSessionlog: 1000
+"""
+
+    def _data_ldif(self) -> str:
+        out = io.StringIO()
+        writer = ldif.LDIFWriter(out, cols=1000)
+
+        def add(dn: str, attrs: dict[str, list[str]]) -> None:
+            writer.unparse(dn, {k: [v.encode() for v in vs] for k, vs in attrs.items()})
+
+        add(BASE_DN, {"objectClass": ["dcObject", "organization"], "dc": ["usersync"],
+                      "o": ["usersync test"]})
+        for dn, cn, password in ((self.reader_dn, "reader", self.reader_password),
+                                 (self.limited_dn, "limited", self.limited_password)):
+            add(dn, {"objectClass": ["organizationalRole", "simpleSecurityObject"], "cn": [cn],
+                     "userPassword": [ssha(password)]})
+        for dn, ou in ((PEOPLE_DN, "People"), (GROUPS_DN, "Groups")):
+            add(dn, {"objectClass": ["organizationalUnit"], "ou": [ou]})
+        for path in data.OUS:
+            add(ou_dn(path), {"objectClass": ["organizationalUnit"], "ou": [path[-1]]})
+        if self.populate:
+            for person in data.PEOPLE:
+                add(person_dn(person), person_attributes(person))
+            add(f"cn=WH-KIOSK-01,{ou_dn(('Warehouse',))}",
+                {"objectClass": ["device"], "cn": ["WH-KIOSK-01"]})
+            for group in data.GROUPS:
+                members = [person_dn(p) for p in data.group_direct_people(group.name)]
+                members += [group_dn(g) for g in group.groups]
+                attrs = {"objectClass": ["groupOfNames"], "cn": [group.name], "member": members}
+                if group.description:
+                    attrs["description"] = [group.description]
+                add(group_dn(group.name), attrs)
+        return out.getvalue()
+
+    def _answers(self) -> bool:
+        try:
+            self.connect(who=self.admin_dn, password=self.admin_password, timeout=2).unbind_s()
+        except (ldap.SERVER_DOWN, ldap.UNAVAILABLE, ldap.TIMEOUT, ldap.CONNECT_ERROR):
+            return False
+        return True
