@@ -76,6 +76,7 @@ def directory(monkeypatch):
         return made
 
     monkeypatch.setattr(ldap_connect.ldap, "initialize", initialize)
+    monkeypatch.setattr(ldap_connect.tls, "inspect", trusted)  # the ldaps:// pre-flight
 
     class Directory:
         pass
@@ -83,6 +84,11 @@ def directory(monkeypatch):
     d = Directory()
     d.calls, d.behaviours, d.objects = calls, behaviours, objects
     return d
+
+
+def trusted(url, *args, **kwargs):
+    return CertificateReport("CN=dc1", "CN=Acme CA", ("dc1",), NOW, 300, True, True, "TLSv1.3",
+                             "x")
 
 
 def settings(*urls, **overrides) -> LdapSettings:
@@ -149,7 +155,8 @@ def unreachable(url, *args, **kwargs):
 
 
 def test_failover_skips_servers_that_are_down(directory, monkeypatch):
-    monkeypatch.setattr(ldap_connect.tls, "inspect", unreachable)
+    monkeypatch.setattr(ldap_connect.tls, "inspect", lambda url, *a, **k: (
+        unreachable(url) if "dc3" not in url else trusted(url)))
     directory.behaviours.update({"dc1": "down", "dc2": "down"})
     session = ldap_connect.open_session(settings("ldaps://dc1", "ldap://dc2", "ldaps://dc3"), NOW)
     assert session.server == "ldaps://dc3"
@@ -215,3 +222,28 @@ def test_the_password_is_in_no_message_and_no_repr(directory, monkeypatch):
             texts += [str(error), repr(error), error.hint]
     assert len(texts) == 10
     assert not [text for text in texts if PASSWORD in text]
+
+
+def test_an_ldaps_server_that_fails_the_bounded_preflight_is_skipped(directory, monkeypatch):
+    """libldap never times out an ldaps:// handshake: a hung server is caught by the pre-flight
+    handshake (bounded by the connect timeout) and never handed to libldap."""
+    checked = []
+
+    def inspect(url, ca_pem, timeout, now, insecure=False):
+        checked.append((url, timeout))
+        if url == "ldaps://hung":
+            raise ConnectionFailed("ldaps://hung accepted the connection but did not answer",
+                                   code="unreachable", server=url)
+        return trusted(url)
+
+    monkeypatch.setattr(ldap_connect.tls, "inspect", inspect)
+    session = ldap_connect.open_session(settings("ldaps://hung", "ldaps://dc2",
+                                                 connect_timeout=3), NOW)
+    assert session.server == "ldaps://dc2"
+    assert checked == [("ldaps://hung", 3), ("ldaps://dc2", 3)]
+    assert [o.url for o in directory.objects] == ["ldaps://dc2"]
+
+
+def test_starttls_urls_need_no_preflight(directory, monkeypatch):
+    monkeypatch.setattr(ldap_connect.tls, "inspect", unreachable)  # would fail if called
+    assert ldap_connect.open_session(settings("ldap://dc1"), NOW).server == "ldap://dc1"

@@ -252,11 +252,11 @@ def test_a_reenabled_account_is_reactivated():
     assert ops(run([record(anchor="g1", **ADA, disabled=True)], existing)) == [Op.UNCHANGED]
 
 
-def test_disabled_accounts_sync_normally_when_archive_disabled_is_off():
+def test_with_archive_disabled_off_a_known_disabled_account_syncs_but_a_new_one_is_not_created():
     existing = [managed(5, "g1", **ADA, title="Analyst")]
     result = run([record(anchor="g1", **ADA, title="Countess", disabled=True),
                   record(anchor="g2", **BOB, disabled=True)], existing, archive_disabled=False)
-    assert ops(result) == [Op.UPDATE, Op.CREATE]
+    assert ops(result) == [Op.UPDATE, Op.SKIP]
 
 
 def test_an_incomplete_read_does_not_archive_disabled_accounts_either():

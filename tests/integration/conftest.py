@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Callable
+from collections.abc import Callable
 
 import ldap
 import ldap.dn
 import pytest
-
 from support import directory_data as data
 from support import samba, slapd
 from support.samba import SambaDomain
@@ -57,10 +56,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Start provisioning Samba now if any selected test will need it."""
     if session.config.option.collectonly or "samba_domain" in _prewarmed:
         return
-    if any("samba_domain" in getattr(item, "fixturenames", ()) for item in session.items):
-        if not _missing("samba_domain") and os.geteuid() == 0:
-            _prewarmed["samba_domain"] = SambaDomain()
-            _prewarmed["samba_domain"].prepare_in_background()
+    wanted = any("samba_domain" in getattr(item, "fixturenames", ()) for item in session.items)
+    if wanted and not _missing("samba_domain") and os.geteuid() == 0:
+        _prewarmed["samba_domain"] = SambaDomain()
+        _prewarmed["samba_domain"].prepare_in_background()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -42,7 +42,7 @@ adds over LDAP run at ~130/s and are no faster), then ``samba -i -M single`` ans
 about a second. ``prepare()`` does the first two and may run in a background thread
 (tests/integration/conftest.py starts it right after collection, so it overlaps the tests that
 run first); ``start()`` must run in a thread that outlives the server (the main thread): the
-server gets SIGTERM when the thread that started it ends, so a killed test run leaves no DC
+server is killed when the thread that started it ends, so a killed test run leaves no DC
 behind. ``stop()``/``start()`` keep the domain (a restart takes ~1 s); ``close()`` deletes it.
 """
 
@@ -61,13 +61,21 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import ldap
 import ldap.dn
 
 from support import directory_data as data
-from support.slapd import (ChildProcess, TestCA, dies_with_parent, sweep_leftovers, tail,
-                           tls_connection, which)
+from support.slapd import (
+    ChildProcess,
+    ServerCertificates,
+    dies_with_parent,
+    sweep_leftovers,
+    tail,
+    tls_connection,
+    which,
+)
 
 PREFIX = "usersync-samba-"
 REALM, DOMAIN, DNS_DOMAIN = "USERSYNC.TEST", "USERSYNC", data.DOMAIN
@@ -213,7 +221,7 @@ class SambaDomain:
         self.reader_dn = f"CN=usersync-reader,CN=Users,{BASE_DN}"
         self.host: str | None = None
         self.folder: Path | None = None
-        self.tls: TestCA | None = None
+        self.tls: ServerCertificates | None = None
         self.timings: dict[str, float] = {}
         self._server: ChildProcess | None = None
         self._address_lock = None
@@ -284,7 +292,7 @@ class SambaDomain:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def __enter__(self) -> SambaDomain:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -301,29 +309,39 @@ class SambaDomain:
         self._background.start()
 
     def prepare(self) -> None:
-        """Claim an address, provision the domain, add the fixture entries. Idempotent."""
+        """Claim an address, provision the domain, add the fixture entries. Idempotent; on
+        failure nothing is left behind (folder, address)."""
         with self._prepare_lock:
             if self._prepared:
                 return
             sweep_leftovers(PREFIX, "run/samba.pid")
             self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
-            (self.folder / "owner.pid").write_text(str(os.getpid()))
-            self._server = ChildProcess("samba", self.folder / "samba.log")
-            self._claim_address()
-            self.tls = TestCA(self.folder, (self.host, HOSTNAME), HOSTNAME)  # type: ignore[arg-type]
-            started = time.monotonic()
-            self._provision()
-            self.timings["provision"] = time.monotonic() - started
-            if self.populate:
+            try:
+                (self.folder / "owner.pid").write_text(str(os.getpid()))
+                self._server = ChildProcess("samba", self.folder / "samba.log")
+                self._claim_address()
+                assert self.host is not None
+                self.tls = ServerCertificates(self.folder, (self.host, HOSTNAME), HOSTNAME)
                 started = time.monotonic()
-                self._load(fixture_entries() + [self._reader_entry()], fixture_memberships())
-                self.timings["populate"] = time.monotonic() - started
+                self._provision()
+                self.timings["provision"] = time.monotonic() - started
+                if self.populate:
+                    started = time.monotonic()
+                    self._load(fixture_entries() + [self._reader_entry()], fixture_memberships())
+                    self.timings["populate"] = time.monotonic() - started
+            except BaseException:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self.folder = None
+                self._release_address()
+                raise
             self._prepared = True
 
     def start(self) -> SambaDomain:
         if self._background is not None:
+            waited = time.monotonic()
             self._background.join()
             self._background = None
+            self.timings["waited for prepare"] = time.monotonic() - waited
             if self._background_error is not None:
                 raise self._background_error
         self.prepare()
@@ -386,7 +404,8 @@ class SambaDomain:
             present = address == "127.0.0.1" or f"inet {address}/" in shown
             if not present and cannot_add:
                 continue
-            lock = open(os.path.join(tempfile.gettempdir(), f"usersync-samba-{address}.lock"), "w")
+            lock = open(os.path.join(tempfile.gettempdir(), f"usersync-samba-{address}.lock"),  # noqa: SIM115
+                        "w")  # held (flock) until close()
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -397,7 +416,7 @@ class SambaDomain:
                 continue
             if not present:
                 added = subprocess.run(["ip", "addr", "add", f"{address}/8", "dev", "lo"],
-                                       capture_output=True, text=True)
+                                       capture_output=True, text=True, check=False)
                 if added.returncode != 0:
                     cannot_add = added.stderr.strip()
                     lock.close()
@@ -412,7 +431,7 @@ class SambaDomain:
     def _release_address(self) -> None:
         if self._added_address:
             subprocess.run(["ip", "addr", "del", f"{self.host}/8", "dev", "lo"],
-                           capture_output=True)
+                           capture_output=True, check=False)
             self._added_address = False
         if self._address_lock is not None:
             self._address_lock.close()
@@ -438,7 +457,8 @@ class SambaDomain:
                    f"--targetdir={folder / 'domain'}"]
         command += [f"--option={name}={value}" for name, value in options.items()]
         done = subprocess.run(dies_with_parent(command), cwd=folder, env=self._env(),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              check=False)
         if done.returncode != 0:
             raise SambaError(f"samba-tool domain provision failed ({done.returncode}):\n"
                              f"{tail(done.stdout + done.stderr)}")
@@ -463,7 +483,7 @@ class SambaDomain:
         }
         done = subprocess.run(dies_with_parent([_samba_python(), "-c", _LOADER]),
                               input=json.dumps(job), cwd=self.folder, env=self._env(),
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SambaError(f"filling the domain failed:\n{tail(done.stdout + done.stderr)}")
 

@@ -47,9 +47,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Self
 
 import ldap
 import ldap.dn
@@ -69,10 +70,12 @@ MODULE_PATH = "/usr/lib/ldap"
 # -- pieces shared with samba.py -----------------------------------------------------------------
 
 def dies_with_parent(command: list[str]) -> list[str]:
-    """``command`` run so that it gets SIGTERM when the thread that started it dies (the tests
-    were killed): util-linux's ``setpriv --pdeathsig``, not a preexec_fn (unsafe with threads)."""
-    setpriv = shutil.which("setpriv", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin"]))
-    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
+    """``command`` run so that it is killed when the thread that started it ends (the tests were
+    killed): util-linux's ``setpriv --pdeathsig``, not a preexec_fn (unsafe with threads). SIGKILL,
+    because a server a test had frozen (SIGSTOP) would never act on a SIGTERM."""
+    setpriv = shutil.which("setpriv", path=os.pathsep.join([os.environ.get("PATH", ""),
+                                                            "/usr/bin"]))
+    return [setpriv, "--pdeathsig", "KILL", "--", *command] if setpriv else command
 
 
 def which(program: str) -> str:
@@ -141,7 +144,7 @@ def tls_connection(url: str, *, ca_file: str | Path, who: str | None = None,
     return conn
 
 
-class TestCA:
+class ServerCertificates:
     """A trustme CA and the server certificate files of one server (``tls/`` in its folder)."""
 
     def __init__(self, folder: Path, identities: tuple[str, ...], common_name: str) -> None:
@@ -184,7 +187,7 @@ class TestCA:
 
 class ChildProcess:
     """A server run in the foreground as a child of the tests: its own session (Ctrl-C reaches
-    pytest only), SIGTERM when the starting thread dies, output in a log file."""
+    pytest only), killed when the starting thread dies, output in a log file."""
 
     def __init__(self, name: str, log: Path) -> None:
         self.name, self.log = name, log
@@ -290,7 +293,7 @@ class Slapd:
         self.port: int | None = None
         self.tls_port: int | None = None
         self.folder: Path | None = None
-        self.tls: TestCA | None = None
+        self.tls: ServerCertificates | None = None
         self.timings: dict[str, float] = {}
         self._server: ChildProcess | None = None
 
@@ -350,7 +353,7 @@ class Slapd:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def __enter__(self) -> Slapd:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -406,7 +409,7 @@ class Slapd:
         self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         (self.folder / "owner.pid").write_text(str(os.getpid()))
         self._server = ChildProcess("slapd", self.folder / "slapd.log")
-        self.tls = TestCA(self.folder, ("127.0.0.1", "localhost"), "localhost")
+        self.tls = ServerCertificates(self.folder, ("127.0.0.1", "localhost"), "localhost")
         started = time.monotonic()
         (self.folder / "slapd.d").mkdir()
         (self.folder / "data").mkdir()
@@ -420,7 +423,7 @@ class Slapd:
         assert self.folder is not None
         done = subprocess.run([which("slapadd"), "-F", str(self.folder / "slapd.d"), *args],
                               input=content, capture_output=True, text=True, cwd=self.folder,
-                              env=self._env())
+                              env=self._env(), check=False)
         if done.returncode != 0:
             raise RuntimeError(f"slapadd {' '.join(args)} failed ({done.returncode}):\n"
                                f"{tail(done.stdout + done.stderr)}")

@@ -4,6 +4,10 @@
 - ``DATABASE_URL``: a PostgreSQL URL (``postgresql://user:pass@host:5432/db``); SQLite otherwise.
 - ``USERSYNC_SECRET_KEY``: Django's secret key; generated into ``$USERSYNC_HOME`` when unset.
 - ``USERSYNC_DEBUG``, ``USERSYNC_ALLOWED_HOSTS`` (comma-separated), ``USERSYNC_BASE_URL``.
+- ``USERSYNC_LEASE_SECONDS`` (default 60): how long a worker holds a run without a heartbeat; a
+  run whose worker died is taken over or failed after that (``usersync.app.jobs``).
+- ``USERSYNC_RETRY_DELAYS`` (default ``60,300,900``): seconds before each retry of a run that
+  failed to connect; one retry per delay, so 4 attempts within about 20 minutes.
 """
 
 from __future__ import annotations
@@ -95,9 +99,13 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+LEASE_SECONDS = float(os.environ.get("USERSYNC_LEASE_SECONDS", "60"))
+RETRY_DELAYS = tuple(float(s) for s in os.environ.get("USERSYNC_RETRY_DELAYS", "60,300,900").split(",")
+                     if s.strip())
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"usersync": {"handlers": ["console"], "level": os.environ.get("USERSYNC_LOG_LEVEL", "WARNING")}},
 }

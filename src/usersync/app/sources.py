@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from usersync.app import crypto
 from usersync.app.directory import source_settings
 from usersync.app.directory.models import ACTIVE_RUN_STATUSES, Contact, Source, SourceKind
+from usersync.app.jobs import schedules
 from usersync.app.orgs.models import Organization
 from usersync.connectors.errors import ConfigurationError
 from usersync.connectors.ldap import LdapConnector, LdapSettings
@@ -219,7 +221,16 @@ def _save(source: Source, name: str, settings: dict, password: str | None) -> No
     source.settings = source_settings.validated(source.kind, settings)
     _check_locations(source.organization, source.settings.get("scopes", []))
     source.full_clean()
+    if _schedule_changed(source):
+        source.next_run_at = schedules.next_run_at(source, timezone.now())
     source.save()
+
+
+def _schedule_changed(source: Source) -> bool:
+    """A new source, or a new schedule: the next run is computed again (the scheduler would
+    otherwise keep the old schedule's next run)."""
+    before = Source.objects.filter(pk=source.pk).values_list("schedule", "schedule_hours").first()
+    return before != (source.schedule, source.schedule_hours)
 
 
 def _check_locations(org: Organization, scopes: list[dict]) -> None:

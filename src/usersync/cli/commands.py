@@ -12,7 +12,7 @@ from usersync.app.sync.runs import RunRefused
 from usersync.connectors.errors import SourceError
 
 from . import (EXIT_FAILED, EXIT_USAGE, CommandError, contacts, database, demo, keys, orgs, runs,
-               sources)
+               serve, sources, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"usersync {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (demo, orgs, sources, runs, contacts, database, keys):
+    for module in (demo, orgs, sources, runs, contacts, database, keys, worker, serve):
         module.register(sub)
     return parser
 

@@ -2,7 +2,8 @@
 
 Creates the SQLite database, the organization ``acme`` with locations ``headquarters`` and
 ``warehouse``, an LDIF source over the sample directory bundled with the package (about 200
-people), syncs it, prints the summary and how to log in, and serves the portal.
+people), syncs it, prints the summary and how to log in, and serves the portal (``usersync serve``,
+with its embedded worker: the demo's schedules run too).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import secrets
 from importlib import resources
 
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import transaction
 
 from usersync.app.directory.models import Source, SourceKind, Trigger
@@ -19,7 +19,7 @@ from usersync.app.orgs.models import Organization
 from usersync.app.orgs.services import create_organization
 from usersync.app.sync import readers, runs
 
-from . import output
+from . import output, serve
 
 SLUG = "acme"
 DOMAIN = "OU=Acme,DC=acme,DC=example"
@@ -83,6 +83,4 @@ def _demo(args) -> int:
     print(f"Try:    usersync contacts --org {SLUG}      usersync runs --org {SLUG}")
     if args.no_serve:
         return 0
-    print("Serving the portal; press Ctrl-C to stop.")
-    call_command("runserver", args.address, use_reloader=False)
-    return 0
+    return serve.serve_portal(args.address)

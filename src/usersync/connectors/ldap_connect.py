@@ -96,6 +96,8 @@ def _open(url: str, settings: ConnectionSettings, now: datetime) -> Session:
     scheme, _host, _port = tls.split_url(url)
     starttls = scheme == "ldap" and not settings.insecure
     encrypted = scheme == "ldaps" or starttls
+    if scheme == "ldaps":
+        _preflight(url, settings, now)
     connection = ldap.initialize(url.strip())
     with ca_file(settings.ca_pem) as cafile:
         configure(connection, cafile, settings)
@@ -149,6 +151,23 @@ def _reason(error: ldap.LDAPError, settings: ConnectionSettings) -> str:
     if info and info != "(unknown error code)":
         text += f": {info}"
     return text
+
+
+def _preflight(url: str, settings: ConnectionSettings, now: datetime) -> None:
+    """Check an ``ldaps://`` server's TLS with a handshake bounded by the connect timeout.
+
+    libldap does not time out the TLS handshake of an ``ldaps://`` connection (StartTLS it does):
+    a server that accepts connections but hangs would hang the read for good. A server that cannot
+    complete a handshake in time here is treated as down (the next URL is tried); one whose
+    certificate is refused never reaches libldap. (A server that hangs in the milliseconds between
+    this handshake and libldap's remains possible.)
+    """
+    try:
+        report = tls.inspect(url, settings.ca_pem, settings.connect_timeout, now)
+    except ConnectionFailed as error:
+        raise _Unreachable(error.message) from None
+    if report is None or report.error or not report.trusted or not report.hostname_match:
+        raise tls_error(url, report)
 
 
 def _examine(url: str, settings: ConnectionSettings, now: datetime,

@@ -203,7 +203,7 @@ class _Planner:
             return _record_op(Op.CONFLICT, record, want, reason=decision.reason,
                               candidates=decision.candidates)
         if isinstance(decision, New):
-            if self._dormant(record):
+            if record.disabled:  # whatever the option: keeping a disabled account never creates one
                 return _record_op(Op.SKIP, record, want, reason="disabled in the directory; not created")
             return _record_op(Op.CREATE, record, want, channels=_channels(want))
         contact = decision.contact

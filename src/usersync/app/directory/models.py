@@ -6,6 +6,7 @@ an admin's manual edits.
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -108,8 +109,13 @@ class Source(models.Model):
     safeguard_minimum = models.PositiveIntegerField(default=10)
     safeguard_maximum = models.PositiveIntegerField(default=500)
     schedule = models.CharField(max_length=20, choices=ScheduleKind.choices, default=ScheduleKind.MANUAL)
-    schedule_hours = models.PositiveSmallIntegerField(default=24)
-    next_run_at = models.DateTimeField(null=True, blank=True)
+    schedule_hours = models.PositiveSmallIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text="Every N hours (1-24) at minute :01, for the every_hours schedule.",
+    )
+    next_run_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the scheduler enqueues the next run (jobs.scheduler).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -167,9 +173,18 @@ class SyncRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=150, blank=True, default="")
     decided_at = models.DateTimeField(null=True, blank=True)
+    # The run as a job (usersync.app.jobs): who holds it, until when, and which attempt it is.
     lease_owner = models.CharField(max_length=100, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="A queued retry waits until then (backoff).",
+    )
     attempt = models.PositiveSmallIntegerField(default=1)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries",
+        help_text="The first attempt of the sync this run retries; empty for a first attempt.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -180,7 +195,12 @@ class SyncRun(models.Model):
                 name="one_active_run_per_source",
             )
         ]
-        indexes = [models.Index(fields=["source", "-created_at"])]
+        indexes = [
+            models.Index(fields=["source", "-created_at"]),
+            models.Index(fields=["created_at"], condition=Q(status="queued"), name="queued_runs"),
+            models.Index(fields=["lease_expires_at"], condition=Q(status="running"),
+                         name="leased_runs"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.source} ({self.status})"

@@ -1,8 +1,12 @@
 """A run: read → plan → apply (or block), recorded as a SyncRun.
 
-Every way a sync starts (command line, upload, schedule, agent, SCIM, the portal) comes through
-``sync``; approving a blocked run comes through ``approve``. Both write the plan and the contacts in
-one transaction with the run's final status.
+Every run goes through ``perform``: a run that a worker claimed from the queue
+(``usersync.app.jobs``), and a run started inline by ``sync`` (the command line, an upload, the
+portal), which creates the run row itself — refused with ``AlreadyRunning`` while the source has an
+active run — and holds it under a lease with a heartbeat, like a worker, so that a command killed
+half-way leaves no run "running" forever. Approving a blocked run comes through ``approve``. The
+plan, the contacts and the run's final status are written in one transaction, after the run's
+lease is checked (``leases.fence``), and the run is announced in it (``run_finished``).
 
 Every run records its connection attempt in ``SyncRun.connection`` (seed 004's "Status (last
 10)"): ``{"server", "ok", "reason", "tls", "at"}`` — the server that answered (``None`` when none
@@ -12,6 +16,7 @@ cipher the connector reported (``None``: not encrypted), and when the attempt st
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
@@ -19,7 +24,9 @@ from typing import Callable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from usersync.app.directory.models import RunStatus, Source, SyncRun, Trigger
+from usersync.app.directory.models import ACTIVE_RUN_STATUSES, RunStatus, Source, SyncRun, Trigger
+from usersync.app.jobs import leases
+from usersync.app.notifications.announce import run_finished
 from usersync.connectors.base import Reading
 from usersync.connectors.errors import SourceError
 from usersync.core import planning
@@ -28,13 +35,27 @@ from usersync.core.plan import Op, Plan
 from . import apply as applying
 from . import loading
 
+log = logging.getLogger("usersync.runs")
 Progress = Callable[[str], None]
+#: Decides whether a failed run is tried again: returns the queued next attempt, or None.
+Retry = Callable[[SyncRun, SourceError], "SyncRun | None"]
 #: The notice of every run of a source whose connection is not encrypted.
 INSECURE_NOTICE = "connection is not encrypted (insecure)"
 
 
 class RunRefused(Exception):
     """The run cannot start or be decided; the message says why and what to do."""
+
+
+class AlreadyRunning(RunRefused):
+    """The source already has an active (queued or running) run: ``run``, when it could be read.
+    At most one run per source is active, enforced by the database (one_active_run_per_source)."""
+
+    def __init__(self, source: Source, run: SyncRun | None, note: str = ""):
+        self.source, self.run = source, run
+        what = f" (run {run.pk}, {run.status})" if run is not None else ""
+        super().__init__(f"source {source.name!r} already has a run in progress{what}; "
+                         f"{note or 'wait for it to finish'}")
 
 
 @dataclass
@@ -55,19 +76,44 @@ def sync(
     preview: bool = False,
     progress: Progress = lambda stage: None,
 ) -> Outcome:
-    """Read the source, plan, and apply or block. A preview writes nothing at all."""
-    run = None if preview else _start(source, trigger)
+    """Read the source, plan, and apply or block, in this process. A preview writes nothing."""
+    if preview:
+        return _sync(source, read, None, progress)
+    run = _start(source, trigger)
+    with leases.Heartbeat(run):
+        return perform(run, read, progress)
+
+
+def perform(
+    run: SyncRun,
+    read: Callable[[], Reading],
+    progress: Progress = lambda stage: None,
+    retry: Retry | None = None,
+) -> Outcome:
+    """Read, plan and apply or block for ``run``, which this process holds (running, leased).
+    ``retry`` decides, when the read fails, whether another attempt is queued."""
     try:
-        return _sync(source, read, run, progress)
+        return _sync(run.source, read, run, progress, retry)
+    except leases.LeaseLost as error:
+        raise RunRefused(str(error)) from None
+    except SourceError as error:  # not from the read: the run fails with the error's hint
+        _fail(run, error)
+        raise
     except Exception as error:  # a bug must not leave the run "running" forever
-        if run is not None and not isinstance(error, SourceError):
-            _fail(run, SourceError(f"internal error: {type(error).__name__}",
-                                   "this is a bug in usersync; the run changed nothing",
-                                   code="internal_error"))
+        _fail(run, SourceError(f"internal error: {type(error).__name__}",
+                               "this is a bug in usersync; the run changed nothing",
+                               code="internal_error"))
+        raise
+    except BaseException:  # Ctrl-C, SystemExit: the run stops here, having changed nothing
+        try:
+            _cancel(run)
+        except Exception as error:  # the reaper will end it once its lease expires
+            log.warning("run %s: could not record its cancellation: %s", run.pk, error)
         raise
 
 
-def _sync(source: Source, read, run: SyncRun | None, progress: Progress) -> Outcome:
+def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
+          retry: Retry | None = None) -> Outcome:
     progress("reading")
     attempted = timezone.now()
     insecure = bool(source.settings.get("insecure"))
@@ -77,7 +123,7 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress) -> Outc
         notices = [INSECURE_NOTICE] if insecure else []
         if run is not None:
             run.notices = notices
-            _fail(run, error, attempted)
+            _fail(run, error, attempted, retry)
         return Outcome(RunStatus.FAILED, None, run, notices, error=error)
     if run is not None:
         run.connection = _connected(reading, attempted)
@@ -101,7 +147,10 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress) -> Outc
         else:
             applying.apply(source, plan, run.finished_at)
             run.status = RunStatus.SUCCEEDED
+        leases.fence(run)  # last: the run's row stays locked only while this commits
+        run.lease_expires_at = None
         run.save()
+        run_finished(run)
     return Outcome(run.status, plan, run, notices)
 
 
@@ -119,6 +168,7 @@ def approve(run: SyncRun, by: str) -> SyncRun:
         applying.apply(run.source, Plan.from_data(run.plan), now)
         run.status, run.decided_by, run.decided_at = RunStatus.SUCCEEDED, by, now
         run.save()
+        run_finished(run)
     return run
 
 
@@ -142,15 +192,16 @@ def errors_of(plan: Plan) -> list[dict]:
 
 
 def _start(source: Source, trigger: str) -> SyncRun:
+    """The run row of an inline run: running at once, leased by this process."""
+    run = SyncRun(organization_id=source.organization_id, source=source, trigger=trigger)
     try:
         with transaction.atomic():
-            return SyncRun.objects.create(
-                organization_id=source.organization_id, source=source, trigger=trigger,
-                status=RunStatus.RUNNING, started_at=timezone.now(),
-            )
+            leases.begin(run, leases.owner_id(f"inline-{trigger}"), timezone.now())
+            run.save()
+            return run
     except IntegrityError:
-        raise RunRefused(f"source {source.name!r} already has a run in progress; "
-                         "wait for it to finish") from None
+        active = SyncRun.objects.filter(source=source, status__in=ACTIVE_RUN_STATUSES).first()
+        raise AlreadyRunning(source, active) from None
 
 
 def _notices(reading: Reading, insecure: bool) -> list[str]:
@@ -170,16 +221,43 @@ def _connected(reading: Reading, at: datetime) -> dict:
             "tls": info.tls if info else None, "at": at.isoformat()}
 
 
-def _fail(run: SyncRun, error: SourceError, attempted: datetime | None = None) -> None:
-    """The run failed. Unless the read got through, that was its connection attempt too."""
+def _fail(run: SyncRun, error: SourceError, attempted: datetime | None = None,
+          retry: Retry | None = None) -> None:
+    """The run failed. Unless the read got through, that was its connection attempt too.
+    ``retry`` may queue the next attempt, in the same transaction."""
     if not run.connection:
         run.connection = {"server": error.server, "ok": False,
                           "reason": error.message, "tls": None,
                           "at": (attempted or timezone.now()).isoformat()}
     run.status = RunStatus.FAILED
     run.error_code, run.error_message, run.error_hint = error.code, error.message, error.hint
-    run.finished_at = timezone.now()
-    run.save()
+    _finish(run, lambda: retry(run, error) if retry is not None else None)
+
+
+def _cancel(run: SyncRun) -> None:
+    run.status = RunStatus.CANCELLED
+    run.error_code, run.error_message = "cancelled", "stopped before it finished"
+    run.error_hint = "nothing was changed; start the sync again"
+    _finish(run)
+
+
+def _finish(run: SyncRun, then: Callable[[], SyncRun | None] = lambda: None) -> None:
+    """Record the run's end unless it was taken over (then log: the new owner records it)."""
+    run.finished_at, run.lease_expires_at = timezone.now(), None
+    try:
+        with transaction.atomic():
+            leases.fence(run)
+            run.save()
+            follow = then()
+            if follow is not None:
+                run.notices = [*run.notices, f"attempt {run.attempt} failed; attempt "
+                               f"{follow.attempt} (run {follow.pk}) is queued"
+                               + (f" for {follow.not_before:%Y-%m-%d %H:%M:%S} UTC"
+                                  if follow.not_before else "")]
+                run.save(update_fields=["notices"])
+            run_finished(run, retry=follow)
+    except leases.LeaseLost as lost:
+        log.warning("%s", lost)
 
 
 def _must_be_blocked(run: SyncRun) -> None:

@@ -1,0 +1,1 @@
+"""Telling people and apps what happened: summary and failure emails, webhooks (see announce)."""

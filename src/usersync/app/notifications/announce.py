@@ -1,0 +1,35 @@
+"""The one place where a run's end is announced.
+
+``run_finished`` is called for every run that stops running (succeeded, failed, blocked,
+cancelled), whoever ran it (a worker, the command line, an upload, the portal), and for a blocked
+run once it is approved. It is called *inside* the transaction that records the run's final
+status, after the run is saved, so:
+
+- rows written here (the webhook outbox: ``sync.succeeded``, ``sync.failed``, ``sync.blocked``)
+  commit with the run, or not at all;
+- anything that leaves the process (the summary email, the blocked-run email, the failure email
+  with its hint) must be sent with ``transaction.on_commit`` (or by a worker reading the
+  outbox), never directly: a rolled-back run must announce nothing, and a slow mail server must
+  not hold the database's write lock.
+
+``retry`` is the queued next attempt when a failed run will be retried (a connection failure, or
+a worker that died): a failure email can wait for the last attempt.
+
+Today it only logs; emails and webhooks come with the notifications issue.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from usersync.app.directory.models import SyncRun
+
+log = logging.getLogger("usersync.runs")
+
+
+def run_finished(run: SyncRun, retry: SyncRun | None = None) -> None:
+    changed = ", ".join(f"{n} {k}" for k, n in (run.counts or {}).items() if n and k != "unchanged")
+    detail = run.error_message or run.blocked_reason or changed or "nothing changed"
+    then = f"; retry: run {retry.pk} (attempt {retry.attempt})" if retry is not None else ""
+    log.info("run %s of source %s (%s, attempt %s) %s: %s%s", run.pk, run.source_id, run.trigger,
+             run.attempt, run.status, detail, then)
