@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from usersync.app import crypto
 from usersync.app.directory import source_settings
-from usersync.app.directory.models import ACTIVE_RUN_STATUSES, Contact, Source, SourceKind
+from usersync.app.directory.models import Contact, RunStatus, Source, SourceKind
 from usersync.app.jobs import schedules
 from usersync.app.orgs.models import Organization
 from usersync.connectors.errors import ConfigurationError
@@ -81,7 +81,9 @@ def remove_source(source: Source) -> Removed:
     later source that reads the same people matches them again by email or identification."""
     with transaction.atomic():
         source = Source.objects.select_for_update().get(pk=source.pk)
-        if source.runs.filter(status__in=ACTIVE_RUN_STATUSES).exists():
+        # A queued run (a retry waiting out its backoff) goes with the source; a running one
+        # is writing, and must finish first.
+        if source.runs.filter(status=RunStatus.RUNNING).exists():
             raise ValidationError(f"source {source.name!r} has a run in progress; "
                                   "wait for it to finish, then remove the source")
         kept = Contact.objects.filter(source=source).update(source=None, anchor=None)

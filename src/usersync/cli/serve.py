@@ -74,8 +74,8 @@ def serve_portal(address: str, with_worker: bool | None = None) -> int:
     host, port = parse_address(address)
     if with_worker is None:
         with_worker = connection.vendor == "sqlite"
-    log_progress()
     server = start_server(host, port)
+    log_progress()  # after the application is loaded: loading it configures logging again
     threads = [threading.Thread(target=server.serve_forever, name="http", daemon=True)]
     worker = Worker(name="serve")
     if with_worker:

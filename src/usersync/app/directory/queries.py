@@ -37,6 +37,8 @@ def contacts_of(org: Organization, *, status: str | None = None, location: str |
     if updated_since:
         if timezone.is_naive(updated_since):
             updated_since = timezone.make_aware(updated_since, tz.utc)
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and Python allow.
+        updated_since = updated_since.astimezone(tz.utc)
         contacts = contacts.filter(updated_at__gte=updated_since)
     if source_id:
         contacts = contacts.filter(source_id=source_id)

@@ -41,7 +41,8 @@ def enqueue(source: Source, trigger: str, now: datetime | None = None) -> SyncRu
             if (trigger != Trigger.SCHEDULE and active.status == RunStatus.QUEUED
                     and active.not_before is not None and active.not_before > now):
                 SyncRun.objects.filter(pk=active.pk, status=RunStatus.QUEUED).update(not_before=now)
-                raise AlreadyRunning(source, active, "its retry was waiting and starts now") from None
+                note = "its retry was waiting and starts now"
+                raise AlreadyRunning(source, active, note) from None
             raise AlreadyRunning(source, active) from None
     raise RunRefused(f"could not queue a run of source {source.name!r}; try again")
 

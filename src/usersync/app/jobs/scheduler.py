@@ -69,5 +69,8 @@ def _tick(source: Source, now: datetime) -> SyncRun | None:
 def _move(source: Source, seen: datetime | None, upcoming: datetime | None) -> bool:
     """Compare-and-set the source's next run: True when this call moved it from ``seen``."""
     match = Source.objects.filter(pk=source.pk)
-    match = match.filter(next_run_at__isnull=True) if seen is None else match.filter(next_run_at=seen)
+    if seen is None:
+        match = match.filter(next_run_at__isnull=True)
+    else:
+        match = match.filter(next_run_at=seen)
     return match.update(next_run_at=upcoming) == 1

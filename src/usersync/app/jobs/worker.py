@@ -15,7 +15,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connection, connections
 
 from . import execution, leases, queue, reaper, scheduler
 
@@ -58,12 +58,24 @@ class Worker:
                 step()
             except Exception:
                 log.exception("%s failed", step.__qualname__)
-                connections["default"].close()
+                self._refresh(broken=True)
+
+    @staticmethod
+    def _refresh(broken: bool = False) -> None:
+        """Between jobs, drop this thread's connection if it is too old or ``broken`` (the
+        next query reconnects: a restarted database server is survived); never inside a
+        transaction (``run(once=True)`` in a caller's transaction, as in tests)."""
+        if connection.in_atomic_block:
+            return
+        if broken:
+            connection.close()
+        else:
+            close_old_connections()
 
     def _ticker(self) -> None:
         try:
             while True:
-                close_old_connections()
+                self._refresh()
                 self.housekeeping()
                 if self.stop.wait(self.tick_seconds):
                     return
@@ -79,12 +91,12 @@ class Worker:
     def _drain(self, index: int, once: bool) -> None:
         owner = leases.owner_id(self.name, index)
         while not self.stop.is_set():
-            close_old_connections()
+            self._refresh()
             try:
                 run = queue.claim(owner)
             except Exception:
                 log.exception("claiming a run failed")
-                connections["default"].close()
+                self._refresh(broken=True)
                 run = None
             if run is None:
                 if once or self.stop.wait(self.poll_seconds):
