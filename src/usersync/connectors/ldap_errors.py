@@ -149,8 +149,8 @@ def search_error(error: ldap.LDAPError, server: str, base: str, read: int) -> So
             code="admin_limit", server=server)
     if isinstance(error, (ldap.SERVER_DOWN, ldap.CONNECT_ERROR)):
         return ConnectionFailed(
-            f"the connection to {server} was lost during {where[4:]} {so_far}: the read is "
-            "incomplete", hint="the server stopped or the network failed: the next run will "
+            f"the connection to {server} was lost during the search of {base!r} {so_far}: "
+            "the read is incomplete", hint="the server stopped or the network failed: the next run will "
             "try again", code="connection_lost", server=server)
     if isinstance(error, ldap.INSUFFICIENT_ACCESS):
         return ConfigurationError(f"{where} was denied{_said(error)}",

@@ -34,22 +34,20 @@ def map_object(obj: DirectoryObject, contact: Contact) -> DirectoryObject:
 
 def ignore_object(obj: DirectoryObject) -> DirectoryObject:
     """Skip ``obj`` from now on and remove its mapping; its contacts become unmanaged."""
-    with transaction.atomic():
-        _unlink(obj)
-        obj.ignored = True
-        obj.state = ObjectState.IGNORED
-        obj.message = "ignored by an admin"
-        obj.save(update_fields=["manual_contact", "contact", "ignored", "state", "message"])
-    return obj
+    return _unlinked(obj, ignored=True, state=ObjectState.IGNORED, message="ignored by an admin")
 
 
 def unmap_object(obj: DirectoryObject) -> DirectoryObject:
     """Forget the admin's decision and the link: the next sync matches the object afresh."""
+    return _unlinked(obj, ignored=False, state=ObjectState.UNMAPPED,
+                     message="unmapped by an admin; the next sync matches it again")
+
+
+def _unlinked(obj: DirectoryObject, *, ignored: bool, state: str, message: str) -> DirectoryObject:
+    """Unlink ``obj``'s contacts and record the admin's decision, in one transaction."""
     with transaction.atomic():
         _unlink(obj)
-        obj.ignored = False
-        obj.state = ObjectState.UNMAPPED
-        obj.message = "unmapped by an admin; the next sync matches it again"
+        obj.ignored, obj.state, obj.message = ignored, state, message
         obj.save(update_fields=["manual_contact", "contact", "ignored", "state", "message"])
     return obj
 
