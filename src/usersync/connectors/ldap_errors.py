@@ -150,8 +150,9 @@ def search_error(error: ldap.LDAPError, server: str, base: str, read: int) -> So
     if isinstance(error, (ldap.SERVER_DOWN, ldap.CONNECT_ERROR)):
         return ConnectionFailed(
             f"the connection to {server} was lost during the search of {base!r} {so_far}: "
-            "the read is incomplete", hint="the server stopped or the network failed: the next run will "
-            "try again", code="connection_lost", server=server)
+            "the read is incomplete",
+            hint="the server stopped or the network failed: the next run will try again",
+            code="connection_lost", server=server)
     if isinstance(error, ldap.INSUFFICIENT_ACCESS):
         return ConfigurationError(f"{where} was denied{_said(error)}",
                                   hint="give the bind account read access to the search base",
