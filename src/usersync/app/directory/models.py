@@ -116,6 +116,18 @@ class Source(models.Model):
     next_run_at = models.DateTimeField(
         null=True, blank=True, help_text="When the scheduler enqueues the next run (jobs.scheduler).",
     )
+    welcome_email = models.BooleanField(
+        default=False, help_text="Send a welcome email to each contact this source creates.",
+    )
+    full_reconcile_hours = models.PositiveSmallIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+        help_text="An incremental source reads everything (a full reconcile) at least this often.",
+    )
+    sync_state = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the connector needs for the next incremental read (watermarks); "
+                  "empty means the next read is full.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

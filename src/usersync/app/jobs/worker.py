@@ -2,7 +2,8 @@
 
 ``Worker(concurrency=N)`` runs up to N runs at a time, one per thread (reading a directory waits
 on the network and applying waits on the database; for more, start more workers, on this
-machine or others, against one PostgreSQL). One more thread, every ``tick_seconds``, ends runs
+machine or others, against one PostgreSQL). Between runs, each thread does the due ``chores`` (webhook deliveries,
+contact images). One more thread, every ``tick_seconds``, ends runs
 whose worker died (``reaper``) and queues due schedules (``scheduler``).
 
 ``stop`` (an event: a signal handler sets it) stops claiming; runs in progress finish first.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.db import close_old_connections, connection, connections
 
-from . import execution, leases, queue, reaper, scheduler
+from . import chores, execution, leases, queue, reaper, scheduler
 
 log = logging.getLogger("usersync.jobs")
 
@@ -99,6 +100,8 @@ class Worker:
                 self._refresh(broken=True)
                 run = None
             if run is None:
+                if chores.run_due():
+                    continue  # more may be due: look again before sleeping
                 if once or self.stop.wait(self.poll_seconds):
                     return
                 continue

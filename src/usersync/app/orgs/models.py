@@ -11,6 +11,12 @@ identifier_validator = RegexValidator(
 )
 
 
+class NotifyOn(models.TextChoices):
+    EVERY_RUN = "every_run", "Every run"
+    CHANGES = "changes", "Only runs that changed something, failed or were blocked"
+    PROBLEMS = "problems", "Only failed or blocked runs"
+
+
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
@@ -22,6 +28,10 @@ class Organization(models.Model):
         null=True, blank=True, help_text="Active contacts the plan allows; empty for no limit."
     )
     notification_emails = models.JSONField(default=list, blank=True)
+    notify_on = models.CharField(
+        max_length=20, choices=NotifyOn.choices, default=NotifyOn.EVERY_RUN,
+        help_text="Which runs send the summary email to the notification addresses.",
+    )
     default_region = models.CharField(
         max_length=2, default="US", help_text="Region for phone numbers without a country code."
     )
