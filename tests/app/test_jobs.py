@@ -130,7 +130,7 @@ def test_a_claim_skips_the_run_another_worker_is_claiming_without_waiting(acme):
 
 def test_a_claimed_run_executes_to_the_end_and_is_announced(acme, hr, monkeypatch):
     announced = []
-    monkeypatch.setattr(runs, "run_finished", lambda run, retry=None: announced.append(
+    monkeypatch.setattr(runs, "run_finished", lambda run, retry=None, applied=None: announced.append(
         (run.pk, run.status, retry)))
     queued = queue.enqueue(hr, "manual")
 

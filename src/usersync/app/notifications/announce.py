@@ -12,6 +12,9 @@ status, after the run is saved, so:
   outbox), never directly: a rolled-back run must announce nothing, and a slow mail server must
   not hold the database's write lock.
 
+``applied`` says which contacts the run created, updated, reactivated and archived (for a run
+that applied a plan; ``None`` otherwise): welcome emails and ``contact.*`` webhook events.
+
 ``retry`` is the queued next attempt when a failed run will be retried (a connection failure, or
 a worker that died): a failure email can wait for the last attempt.
 
@@ -23,11 +26,12 @@ from __future__ import annotations
 import logging
 
 from usersync.app.directory.models import SyncRun
+from usersync.app.sync.apply import Applied
 
 log = logging.getLogger("usersync.runs")
 
 
-def run_finished(run: SyncRun, retry: SyncRun | None = None) -> None:
+def run_finished(run: SyncRun, retry: SyncRun | None = None, applied: Applied | None = None) -> None:
     changed = ", ".join(f"{n} {k}" for k, n in (run.counts or {}).items() if n and k != "unchanged")
     detail = run.error_message or run.blocked_reason or changed or "nothing changed"
     then = f"; retry: run {retry.pk} (attempt {retry.attempt})" if retry is not None else ""

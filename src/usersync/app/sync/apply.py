@@ -8,6 +8,7 @@ says, and archives only contacts that are still active and still managed by the 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
@@ -34,15 +35,28 @@ _RECORD_STATE = {
 }
 
 
-def apply(source: Source, plan: Plan, now: datetime) -> None:
-    """Write ``plan`` for ``source``. Must run inside a transaction."""
+@dataclass
+class Applied:
+    """The contacts a plan changed, by what happened to them (ids): what notifications announce
+    (welcome emails to the created, webhook events for each)."""
+
+    created: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    reactivated: list[int] = field(default_factory=list)
+    archived: list[int] = field(default_factory=list)
+
+
+def apply(source: Source, plan: Plan, now: datetime) -> Applied:
+    """Write ``plan`` for ``source``; what it changed. Must run inside a transaction."""
     assert transaction.get_connection().in_atomic_block, "apply() needs a transaction"
     locations = dict(source.organization.locations.values_list("identifier", "id"))
     created = _create(source, plan.of(Op.CREATE), locations, now)
-    _update(source, plan.of(Op.UPDATE, Op.LINK, Op.REACTIVATE), locations, now)
-    _archive(source, plan.of(Op.ARCHIVE), now)
+    applied = Applied(created=[contact.pk for contact in created.values()])
+    _update(source, plan.of(Op.UPDATE, Op.LINK, Op.REACTIVATE), locations, now, applied)
+    applied.archived = _archive(source, plan.of(Op.ARCHIVE), now)
     _message_rules(plan, created)
     _directory_objects(source, plan, created, now)
+    return applied
 
 
 def _model_values(fields) -> dict:
@@ -70,7 +84,8 @@ def _create(source: Source, operations: list[Operation], locations: dict, now: d
     return {id(op): contact for op, contact in zip(operations, contacts)}
 
 
-def _update(source: Source, operations: list[Operation], locations: dict, now: datetime) -> None:
+def _update(source: Source, operations: list[Operation], locations: dict, now: datetime,
+            applied: Applied) -> None:
     ids = [op.contact_id for op in operations]
     contacts = {}
     for start in range(0, len(ids), BATCH):
@@ -98,19 +113,26 @@ def _update(source: Source, operations: list[Operation], locations: dict, now: d
             touched.update({"status", "archived_at", "archived_reason"})
         contact.updated_at = now
         changed.append(contact)
+        (applied.reactivated if op.op is Op.REACTIVATE else applied.updated).append(contact.pk)
     Contact.objects.bulk_update(changed, sorted(touched), batch_size=BATCH)
 
 
-def _archive(source: Source, operations: list[Operation], now: datetime) -> None:
+def _archive(source: Source, operations: list[Operation], now: datetime) -> list[int]:
+    """Archive what is still active and managed by ``source``; the ids archived."""
     by_reason = defaultdict(list)
     for op in operations:
         by_reason[op.reason].append(op.contact_id)
+    archived = []
     for reason, ids in by_reason.items():
         for start in range(0, len(ids), BATCH):
-            Contact.objects.filter(
-                id__in=ids[start:start + BATCH], source=source, status=ContactStatus.ACTIVE
-            ).update(status=ContactStatus.ARCHIVED, archived_at=now, archived_reason=reason[:300],
-                     updated_at=now)
+            still = Contact.objects.filter(
+                id__in=ids[start:start + BATCH], source=source, status=ContactStatus.ACTIVE)
+            batch = list(still.values_list("id", flat=True))
+            Contact.objects.filter(id__in=batch).update(
+                status=ContactStatus.ARCHIVED, archived_at=now, archived_reason=reason[:300],
+                updated_at=now)
+            archived.extend(batch)
+    return archived
 
 
 def _message_rules(plan: Plan, created: dict) -> None:

@@ -141,16 +141,17 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
     with transaction.atomic():
         run.plan, run.counts, run.notices = plan.to_data(), plan.counts, notices
         run.finished_at = timezone.now()
+        applied = None
         if plan.blocked:
             run.status, run.blocked_reason = RunStatus.BLOCKED, plan.blocked
             _supersede_blocked(source, run)
         else:
-            applying.apply(source, plan, run.finished_at)
+            applied = applying.apply(source, plan, run.finished_at)
             run.status = RunStatus.SUCCEEDED
         leases.fence(run)  # last: the run's row stays locked only while this commits
         run.lease_expires_at = None
         run.save()
-        run_finished(run)
+        run_finished(run, applied=applied)
     return Outcome(run.status, plan, run, notices)
 
 
@@ -165,10 +166,10 @@ def approve(run: SyncRun, by: str) -> SyncRun:
             raise RunRefused(f"run {run.pk} is out of date: run {newer.first().pk} was applied "
                              "after it; start a new sync to get a fresh plan")
         now = timezone.now()
-        applying.apply(run.source, Plan.from_data(run.plan), now)
+        applied = applying.apply(run.source, Plan.from_data(run.plan), now)
         run.status, run.decided_by, run.decided_at = RunStatus.SUCCEEDED, by, now
         run.save()
-        run_finished(run)
+        run_finished(run, applied=applied)
     return run
 
 
