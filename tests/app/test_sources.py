@@ -145,7 +145,7 @@ class FakeConnector:
     outcome: object = None
     seen: list = None
 
-    def read(self, progress=None):
+    def read(self, progress=None, incremental=None):
         FakeConnector.seen.append(self.settings)
         if isinstance(FakeConnector.outcome, Exception):
             raise FakeConnector.outcome

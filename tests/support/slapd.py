@@ -10,7 +10,8 @@ simple binds without TLS, so the "insecure" connection setting can be tested her
 ``ldaps://127.0.0.1:PORT2/`` (free high ports) and a ``ldapi://`` socket in its folder. Its
 configuration is a ``cn=config`` folder made by ``slapadd -n0`` from a generated LDIF: back_mdb
 (no sync to disk), suffix ``dc=usersync,dc=test``, rootdn ``cn=admin,dc=usersync,dc=test``, the
-syncprov overlay (for content-sync tests), schemas core, cosine, inetorgperson and nis, TLS 1.2
+syncprov overlay with a session log (for content-sync tests; ``syncprov=False`` leaves it
+out), schemas core, cosine, inetorgperson and nis, TLS 1.2
 minimum with a certificate of a test CA (``trustme``, SANs 127.0.0.1 and localhost). Everything
 runs as a plain child process from that folder (``-F``): Debian's ``/etc/ldap`` and its service
 are never used.
@@ -65,6 +66,15 @@ PEOPLE_DN = f"ou=People,{BASE_DN}"
 GROUPS_DN = f"ou=Groups,{BASE_DN}"
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
 MODULE_PATH = "/usr/lib/ldap"
+#: Content sync (RFC 4533) for the main database; its session log lets a refresh name deletions.
+SYNCPROV = """
+dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {0}syncprov
+olcSpCheckpoint: 100 10
+olcSpSessionlog: 10000
+"""
 
 
 # -- pieces shared with samba.py -----------------------------------------------------------------
@@ -282,8 +292,10 @@ def ssha(password: str) -> str:
 
 class Slapd:
     def __init__(self, *, size_limit: int | str = "unlimited", limited_size: int = 5,
-                 populate: bool = True, start_timeout: float = 30.0) -> None:
+                 populate: bool = True, start_timeout: float = 30.0,
+                 syncprov: bool = True) -> None:
         self.size_limit, self.limited_size = size_limit, limited_size
+        self.syncprov = syncprov  # False: a server that cannot tell what changed (no content sync)
         self.populate, self.start_timeout = populate, start_timeout
         self.host, self.base_dn, self.people_dn, self.groups_dn = (
             "127.0.0.1", BASE_DN, PEOPLE_DN, GROUPS_DN)
@@ -453,7 +465,7 @@ objectClass: olcModuleList
 cn: module{{0}}
 olcModulePath: {MODULE_PATH}
 olcModuleLoad: back_mdb
-olcModuleLoad: syncprov
+{"olcModuleLoad: syncprov" if self.syncprov else ""}
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -490,14 +502,7 @@ olcDbIndex: cn,sn,givenName eq,sub
 olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none
 olcAccess: {{1}}to * by dn.exact=gidNumber={os.getegid()}+uidNumber={os.geteuid()},cn=peercred,cn=external,cn=auth manage by users read by * none
 olcLimits: {{0}}{limited}
-
-dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcSyncProvConfig
-olcOverlay: {{0}}syncprov
-olcSpCheckpoint: 100 10
-olcSpSessionlog: 1000
-"""
+""" + (SYNCPROV if self.syncprov else "")
 
     def _data_ldif(self) -> str:
         out = io.StringIO()

@@ -28,6 +28,9 @@ def register(sub) -> None:
     sync.add_argument("--org", required=True)
     sync.add_argument("--source", required=True, help="source name")
     _run_options(sync)
+    sync.add_argument("--full", action="store_true",
+                      help="read everything now (a full reconcile), even where only what "
+                      "changed since the last run could be read")
     sync.set_defaults(handler=_sync)
 
     for name, verb in (("approve", "apply exactly the plan of"), ("reject", "discard")):
@@ -70,7 +73,8 @@ def _sync(args) -> int:
         names = ", ".join(org.sources.values_list("name", flat=True)) or "none yet"
         raise CommandError(f"organization {org.slug!r} has no source {args.source!r} "
                            f"(its sources: {names})")
-    return _execute(args, source, readers.configured_reader(source), Trigger.CLI)
+    reader = readers.configured_reader(source, full=args.full)
+    return _execute(args, source, reader, Trigger.CLI)
 
 
 def _execute(args, source: Source, reader, trigger: str) -> int:
@@ -102,13 +106,14 @@ def _decide(args) -> int:
 
 def _list(args) -> int:
     org = get_org(args.org)
-    found = SyncRun.objects.filter(organization=org).select_related("source")
+    found = SyncRun.objects.filter(organization=org).select_related("source").defer("plan")
     if args.source:
         found = found.filter(source__name=args.source)
     rows = [
         {"run": r.pk, "source": r.source.name, "trigger": r.trigger, "status": r.status,
          "created_at": r.created_at.isoformat(), "counts": r.counts,
-         "error": r.error_message, "hint": r.error_hint, "blocked_reason": r.blocked_reason}
+         "error": r.error_message, "hint": r.error_hint, "blocked_reason": r.blocked_reason,
+         "connection": r.connection or None}
         for r in found[: args.limit]
     ]
     if args.json:

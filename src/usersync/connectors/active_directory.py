@@ -72,6 +72,13 @@ def filetime_to_datetime(value: int) -> datetime | None:
         return None
 
 
+def datetime_to_filetime(moment: datetime) -> int:
+    """``moment`` as a FILETIME, to compare with accountExpires in a filter (naive: UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _FILETIME_EPOCH) // timedelta(microseconds=1) * 10
+
+
 def _first_int(attributes: Mapping[str, Sequence[str]], name: str) -> int | None:
     for key, values in attributes.items():
         if key.lower() == name.lower():

@@ -28,6 +28,9 @@ class Reading:
     notices: tuple[str, ...] = ()
     #: How a directory was reached (``None`` for files and pushed snapshots).
     connection: ConnectionInfo | None = None
+    #: What the next incremental read starts from (``Source.sync_state``), to be saved only if
+    #: the run that applies this reading succeeds; ``None``: nothing to save.
+    sync_state: dict | None = None
 
 
 class Connector(Protocol):

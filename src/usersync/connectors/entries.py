@@ -101,6 +101,12 @@ def build_record(
             continue  # binary; it is the anchor
         texts = []
         for raw in raw_values:
+            if b"\xf4\x8f" not in raw:  # the common case, first: plain UTF-8, nothing to check
+                try:
+                    texts.append(raw.decode("utf-8"))
+                    continue
+                except UnicodeDecodeError:
+                    pass
             text = decode_value(raw)
             if undecodable_byte(text) is not None:
                 if name not in fields_of:

@@ -4,12 +4,13 @@ One paged search per search base; a person found under two bases is one record w
 locations (merged by anchor). Entries become records as each page arrives (the raw page is then
 dropped), through the same code as LDIF imports (``entries``). The snapshot is marked complete
 only because every search got to its last page: any failure on the way raises instead of
-returning, so the caller has nothing to archive from.
+returning, so the caller has nothing to archive from. The incremental reads (``ldap_changes``)
+collect their changed entries with the same pieces (``RecordCollector``, ``read_entries``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -75,36 +76,53 @@ def group_reader(session: Session) -> Callable[[str], Attributes | None]:
     return lambda dn: session.entry(dn, GROUP_ATTRIBUTES, GROUP_FILTER)
 
 
+def read_entries(session: Session, settings: LdapSettings, collector: RecordCollector,
+                 filterstr: str, say: Progress) -> None:
+    """Every entry matching ``filterstr`` under each search base, into ``collector``."""
+    attributes = settings.requested_attributes()
+    for scope in settings.scopes:
+        count = 0
+        for page in session.pages(scope.base, filterstr, attributes, settings.page_size):
+            for dn, values in page:
+                collector.add(scope, dn, values)
+            count += len(page)
+            say(f"{count} entries read under {scope.base}")
+
+
+def read_people(session: Session, settings: LdapSettings, now: datetime,
+                say: Progress) -> RecordCollector:
+    """Every person in scope (a full read), group membership applied."""
+    collector = RecordCollector(settings, now)
+    read_entries(session, settings, collector, settings.search_filter(), say)
+    if settings.groups and not settings.is_ad:
+        members = walk_members(settings.groups, group_reader(session), collector.people())
+        left_out = collector.keep(members)
+        say(f"{left_out} entries left out: not members of the groups")
+    return collector
+
+
+def reading(settings: LdapSettings, session: Session, collector: RecordCollector,
+            snapshot: Snapshot, notices: Sequence[str] = (), sync_state=None) -> Reading:
+    """The reading of ``snapshot``, with the notices every directory read may deserve."""
+    said = list(notices)
+    if session.tls is None:
+        said.append(f"the connection to {session.server} was not encrypted (insecure setting)")
+    if collector.without_uuid:
+        said.append(
+            f"{collector.without_uuid} entries have no {settings.anchor_attribute}: their DN "
+            "identifies them, so renaming or moving one will look like a new person")
+    return Reading(snapshot, settings.mapping, tuple(said),
+                   ConnectionInfo(server=session.server, tls=session.tls), sync_state)
+
+
 def read_directory(settings: LdapSettings, now: datetime,
                    progress: Progress | None = None) -> Reading:
     """Read every person in scope into a complete full snapshot, or raise a ``SourceError``."""
     settings.validate()
     say = progress or (lambda message: None)
-    filterstr = settings.search_filter()
-    attributes = settings.requested_attributes()
-    collector = RecordCollector(settings, now)
-    notices: list[str] = []
     with open_session(settings, now) as session:
         say(f"connected to {session.server} ({session.tls or 'not encrypted'})")
-        for scope in settings.scopes:
-            count = 0
-            for page in session.pages(scope.base, filterstr, attributes, settings.page_size):
-                for dn, values in page:
-                    collector.add(scope, dn, values)
-                count += len(page)
-                say(f"{count} entries read under {scope.base}")
-        if settings.groups and not settings.is_ad:
-            members = walk_members(settings.groups, group_reader(session), collector.people())
-            left_out = collector.keep(members)
-            say(f"{left_out} entries left out: not members of the groups")
-        connection = ConnectionInfo(server=session.server, tls=session.tls)
-    if session.tls is None:
-        notices.append(f"the connection to {session.server} was not encrypted (insecure setting)")
-    if collector.without_uuid:
-        notices.append(
-            f"{collector.without_uuid} entries have no {settings.anchor_attribute}: their DN "
-            "identifies them, so renaming or moving one will look like a new person")
+        collector = read_people(session, settings, now, say)
     records = collector.result()
     say(f"read complete: {len(records)} people")
-    return Reading(Snapshot.full(records, complete=True), settings.mapping, tuple(notices),
-                   connection)
+    return reading(settings, session, collector, Snapshot.full(records, complete=True))

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import ldap
-from ldap.controls import SimplePagedResultsControl
+from ldap.controls import LDAPControl, SimplePagedResultsControl
 
 from .errors import IncompleteRead
 from .ldap_errors import search_error
@@ -144,21 +144,23 @@ class Session:
         return None
 
     def pages(self, base: str, filterstr: str, attributes: Sequence[str],
-              page_size: int) -> Iterator[list[tuple[str, Attributes]]]:
+              page_size: int, controls: Sequence[LDAPControl] = ()
+              ) -> Iterator[list[tuple[str, Attributes]]]:
         """The entries under ``base`` matching ``filterstr``, a page at a time, each entry's
-        ranged attributes completed. Ends only after the last page proved the read complete."""
+        ranged attributes completed. Ends only after the last page proved the read complete.
+        ``controls`` are sent with every page (e.g. AD's show-deleted control)."""
         control = SimplePagedResultsControl(True, size=min(page_size, MAX_PAGE_SIZE), cookie=b"")
         read = 0
         while True:
-            _type, data, _msgid, controls = self._search(
-                base, ldap.SCOPE_SUBTREE, filterstr, attributes, [control], read)
+            _type, data, _msgid, controls_back = self._search(
+                base, ldap.SCOPE_SUBTREE, filterstr, attributes, [control, *controls], read)
             entries = []
             for dn, values in data:
                 if dn is None:  # a continuation reference: not an entry, not a failure
                     self.references += 1
                     continue
                 entries.append((dn, complete_ranges(dn, values, self.fetch, self.server)))
-            answer = next((c for c in controls or ()
+            answer = next((c for c in controls_back or ()
                            if c.controlType == SimplePagedResultsControl.controlType), None)
             if answer is None:
                 raise IncompleteRead(

@@ -2,7 +2,9 @@
 
 Directory sources (Active Directory, LDAP) are read by the LDAP connector with the source's
 settings and its bind password, decrypted when the read starts (``sources.ldap_settings``), so a
-password that cannot be decrypted fails the run with a hint instead of failing to queue it.
+password that cannot be decrypted fails the run with a hint instead of failing to queue it. They
+are read incrementally when the server can tell what changed (``Source.sync_state``, saved by
+the run when it succeeds), in full at least every ``Source.full_reconcile_hours``.
 
 File sources (CSV, LDIF) read bytes given to them (an upload, a command-line file) or, when their
 settings name a ``path``, the file found there at run time (e.g. an export a scheduled script
@@ -11,6 +13,8 @@ drops on a share).
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -22,9 +26,11 @@ from usersync.app.sources import DIRECTORY_KINDS, ldap_settings
 from usersync.connectors.base import Reading
 from usersync.connectors.csvfile import read_csv
 from usersync.connectors.errors import ConfigurationError
-from usersync.connectors.ldap import LdapConnector
+from usersync.connectors.ldap import Incremental, LdapConnector
 from usersync.connectors.ldif import read_ldif
 from usersync.connectors.scope import Scope
+
+from . import loading
 
 Reader = Callable[[], Reading]
 FILE_KINDS = (SourceKind.CSV, SourceKind.LDIF)
@@ -51,8 +57,10 @@ def file_reader(source: Source, data: bytes) -> Reader:
                              "not a file source", "import the file into a CSV or LDIF source")
 
 
-def configured_reader(source: Source) -> Reader:
-    """The reader a scheduled or manual run of this source uses."""
+def configured_reader(source: Source, full: bool = False) -> Reader:
+    """The reader a scheduled or manual run of this source uses. A directory source reads only
+    what changed since its last successful run when it can (``incremental``); ``full`` reads
+    everything now (a full reconcile)."""
     if source.kind in FILE_KINDS:
         path = source.settings.get("path")
         if not path:
@@ -72,10 +80,37 @@ def configured_reader(source: Source) -> Reader:
 
         return read
     if source.kind in DIRECTORY_KINDS:
-        return lambda: LdapConnector(ldap_settings(source)).read()
+        return lambda: LdapConnector(ldap_settings(source)).read(
+            incremental=incremental(source, force_full=full))
     raise ConfigurationError(f"{source.get_kind_display()} sources cannot be read yet",
                              "use an Active Directory, LDAP, CSV or LDIF source",
                              code="unsupported_kind")
+
+
+def incremental(source: Source, force_full: bool = False) -> Incremental:
+    """What a directory read needs to decide between a delta and a full read: the state the
+    last successful run saved (read now, from the database: an earlier run in this process may
+    have saved a newer one), the full reconcile interval, and ``planning_context``."""
+    saved = Source.objects.filter(pk=source.pk).values_list("sync_state", flat=True).first()
+    return Incremental(saved=saved or {}, force_full=force_full,
+                       reconcile_every=timedelta(hours=source.full_reconcile_hours),
+                       context=planning_context(source))
+
+
+def planning_context(source: Source) -> str:
+    """What, besides the directory, decides what an unchanged entry becomes: the archive
+    options, the organization's locations, phone region and contact limit, and the admins'
+    decisions about directory objects (ignored, mapped by hand). A delta does not read unchanged
+    entries again, so a change here must bring a full read (it changes the fingerprint)."""
+    org = source.organization
+    state = loading.source_state(source)
+    return json.dumps({
+        "archive_missing": source.archive_missing, "archive_disabled": source.archive_disabled,
+        "locations": sorted(org.locations.values_list("identifier", flat=True)),
+        "multi_location": org.multi_location, "region": org.default_region,
+        "contact_limit": org.contact_limit, "ignored": sorted(state.ignored),
+        "manual": sorted(state.manual.items()),
+    }, sort_keys=True)
 
 
 def import_source(org: Organization, kind: str, name: str | None = None) -> Source:

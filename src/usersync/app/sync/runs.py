@@ -6,7 +6,8 @@ portal), which creates the run row itself — refused with ``AlreadyRunning`` wh
 active run — and holds it under a lease with a heartbeat, like a worker, so that a command killed
 half-way leaves no run "running" forever. Approving a blocked run comes through ``approve``. The
 plan, the contacts and the run's final status are written in one transaction, after the run's
-lease is checked (``leases.fence``), and the run is announced in it (``run_finished``).
+lease is checked (``leases.fence``), and the run is announced in it (``run_finished``). A run that
+applied also saves there what the source's next incremental read starts from (``sync_state``).
 
 Every run records its connection attempt in ``SyncRun.connection`` (seed 004's "Status (last
 10)"): ``{"server", "ok", "reason", "tls", "at"}`` — the server that answered (``None`` when none
@@ -34,6 +35,7 @@ from usersync.core.plan import Op, Plan
 
 from . import apply as applying
 from . import loading
+from .memory import without_gc_pauses
 
 log = logging.getLogger("usersync.runs")
 Progress = Callable[[str], None]
@@ -78,7 +80,8 @@ def sync(
 ) -> Outcome:
     """Read the source, plan, and apply or block, in this process. A preview writes nothing."""
     if preview:
-        return _sync(source, read, None, progress)
+        with without_gc_pauses():
+            return _sync(source, read, None, progress)
     run = _start(source, trigger)
     with leases.Heartbeat(run):
         return perform(run, read, progress)
@@ -93,7 +96,8 @@ def perform(
     """Read, plan and apply or block for ``run``, which this process holds (running, leased).
     ``retry`` decides, when the read fails, whether another attempt is queued."""
     try:
-        return _sync(run.source, read, run, progress, retry)
+        with without_gc_pauses():  # a read holds every record of the directory at once
+            return _sync(run.source, read, run, progress, retry)
     except leases.LeaseLost as error:
         raise RunRefused(str(error)) from None
     except SourceError as error:  # not from the read: the run fails with the error's hint
@@ -148,6 +152,7 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
         else:
             applied = applying.apply(source, plan, run.finished_at)
             run.status = RunStatus.SUCCEEDED
+            _save_sync_state(source, reading)
         leases.fence(run)  # last: the run's row stays locked only while this commits
         run.lease_expires_at = None
         run.save()
@@ -265,6 +270,16 @@ def _must_be_blocked(run: SyncRun) -> None:
     if run.status != RunStatus.BLOCKED:
         raise RunRefused(f"run {run.pk} is {run.status}, not blocked; only a blocked run "
                          "can be approved or rejected")
+
+
+def _save_sync_state(source: Source, reading: Reading) -> None:
+    """Keep what the next incremental read starts from, with the plan it led to: in the run's
+    transaction, and only for a run that applied (a failed or blocked run keeps the old state,
+    so the next run reads those changes again; approving a blocked run does not move it either:
+    the next run then reads the same changes again and finds them applied)."""
+    if reading.sync_state is not None:
+        Source.objects.filter(pk=source.pk).update(sync_state=reading.sync_state)
+        source.sync_state = reading.sync_state
 
 
 def _supersede_blocked(source: Source, run: SyncRun) -> None:

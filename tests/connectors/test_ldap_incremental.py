@@ -1,0 +1,161 @@
+"""The decision between a full and a delta read, and the state saved after a read (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from usersync.connectors import active_directory, openldap
+from usersync.connectors.ldap_incremental import (
+    CONTENT_SYNC,
+    MAX_WATERMARKS,
+    STATE_VERSION,
+    USN,
+    Delta,
+    Full,
+    decide,
+    fingerprint,
+    next_state,
+)
+from usersync.connectors.scope import Scope
+from usersync.core.mapping import AttributeMapping
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+DAY = timedelta(hours=24)
+DC1, DC2 = "8cd0a6f2-0000-4000-8000-000000000001", "8cd0a6f2-0000-4000-8000-000000000002"
+SCOPES = (Scope("OU=Staff,DC=example,DC=com", "hq"),)
+FILTER = active_directory.DEFAULT_FILTER
+PRINT = fingerprint("active_directory", SCOPES, FILTER, active_directory.DEFAULT_MAPPING)
+
+
+def saved(**changes) -> dict:
+    state = {"version": STATE_VERSION, "method": USN, "fingerprint": PRINT,
+             "full_at": (NOW - timedelta(hours=3)).isoformat(),
+             "read_at": (NOW - timedelta(hours=1)).isoformat(), "server": DC1,
+             "usn": {DC1: 4200}}
+    state.update(changes)
+    return state
+
+
+def ad(state, **overrides):
+    args = {"method": USN, "server": DC1, "fingerprint": PRINT, "now": NOW, "reconcile_every": DAY}
+    args.update(overrides)
+    return decide(state, **args)
+
+
+def test_a_delta_from_the_watermark_of_the_same_domain_controller():
+    assert ad(saved()) == Delta(4200, NOW - timedelta(hours=1))
+
+
+@pytest.mark.parametrize(("state", "overrides", "reason"), [
+    ({}, {}, "first read"),
+    (saved(version=STATE_VERSION - 1), {}, "first read"),
+    (saved(method=CONTENT_SYNC), {}, "first read"),
+    (saved(full_at=None), {}, "first read"),
+    (saved(full_at="not a time"), {}, "first read"),
+    (saved(full_at=(NOW + timedelta(hours=1)).isoformat()), {}, "first read"),  # a clock jump
+    (saved(fingerprint="other"), {}, "changed since the last read"),
+    (saved(), {"server": DC2}, f"another domain controller answered (invocationId {DC2})"),
+    (saved(usn={DC1: "4200"}), {}, "another domain controller"),
+    (saved(), {"force_full": True}, "a full read was asked for"),
+    (saved(), {"method": None}, "cannot report what changed"),
+    (saved(full_at=(NOW - DAY).isoformat()), {},
+     "the periodic full reconcile is due (last full read 2026-03-01 12:00 UTC)"),
+])
+def test_a_full_read_and_why(state, overrides, reason):
+    decision = ad(state, **overrides)
+
+    assert isinstance(decision, Full)
+    assert reason in decision.reason
+
+
+def test_the_full_reconcile_interval_is_the_sources():
+    state = saved(full_at=(NOW - timedelta(hours=5)).isoformat())
+
+    assert isinstance(ad(state, reconcile_every=timedelta(hours=4)), Full)
+    assert isinstance(ad(state, reconcile_every=timedelta(hours=6)), Delta)
+
+
+def test_a_group_scoped_source_is_read_in_full_where_membership_is_walked_here():
+    state = saved(method=CONTENT_SYNC, server="ldap://a", cookies={"ou=x": "rid=000,csn=1"})
+
+    decision = ad(state, method=CONTENT_SYNC, server="ldap://a", group_scoped=True)
+
+    assert isinstance(decision, Full) and "limited to groups" in decision.reason
+
+
+def test_content_sync_cookies_are_used_only_on_the_server_that_gave_them():
+    state = saved(method=CONTENT_SYNC, server="ldap://a", cookies={"ou=x": "rid=000,csn=1"})
+
+    assert ad(state, method=CONTENT_SYNC, server="ldap://a") == Delta(
+        {"ou=x": "rid=000,csn=1"}, NOW - timedelta(hours=1))
+    other = ad(state, method=CONTENT_SYNC, server="ldap://b")
+    assert isinstance(other, Full) and "another server answered (ldap://b)" in other.reason
+
+
+def test_the_fingerprint_follows_what_is_read_and_how_it_maps_not_how_it_is_reached():
+    def print_of(**changes):
+        args = {"kind": "active_directory", "scopes": SCOPES, "filterstr": FILTER,
+                "mapping": active_directory.DEFAULT_MAPPING, "context": ""}
+        args.update(changes)
+        return fingerprint(**args)
+
+    assert print_of() == PRINT
+    # the same base spelled differently is the same scope
+    assert print_of(scopes=(Scope("ou=staff, dc=example,dc=com", "hq"),)) == PRINT
+    different = [
+        print_of(kind="ldap"),
+        print_of(scopes=(Scope("OU=Staff,DC=example,DC=com", "warehouse"),)),
+        print_of(scopes=(*SCOPES, Scope("OU=Other,DC=example,DC=com", "hq"))),
+        print_of(filterstr=f"(&{FILTER}(!(title=Intern)))"),  # an exclusion or a group
+        print_of(mapping=AttributeMapping.from_data(["first_name=givenName", "last_name=sn"])),
+        print_of(mapping=openldap.DEFAULT_MAPPING),
+        print_of(context='{"archive_disabled": false}'),
+    ]
+    assert len({PRINT, *different}) == len(different) + 1
+
+
+def test_after_a_full_read_the_watermark_and_the_time_of_the_full_read_are_saved():
+    state = next_state(saved(), Full("due"), method=USN, server=DC1, fingerprint=PRINT, now=NOW,
+                       watermark=5000)
+
+    assert state == {"version": STATE_VERSION, "method": USN, "fingerprint": PRINT,
+                     "full_at": NOW.isoformat(), "read_at": NOW.isoformat(), "server": DC1,
+                     "usn": {DC1: 5000}}
+    assert ad(state, now=NOW + timedelta(minutes=5)) == Delta(5000, NOW)
+
+
+def test_after_a_delta_the_last_full_read_is_kept_and_other_dcs_watermarks_too():
+    before = saved(usn={DC2: 900, DC1: 4200})
+
+    state = next_state(before, Delta(4200), method=USN, server=DC1, fingerprint=PRINT, now=NOW,
+                       watermark=4300)
+
+    assert state["full_at"] == before["full_at"] and state["read_at"] == NOW.isoformat()
+    assert state["usn"] == {DC2: 900, DC1: 4300}
+    assert ad(state, server=DC2) == Delta(900, NOW)  # a failover back to DC2: still a delta
+
+
+def test_watermarks_of_a_different_fingerprint_are_dropped_and_only_a_few_dcs_are_kept():
+    many = {f"dc-{n}": n for n in range(20)}
+
+    changed = next_state(saved(fingerprint="old", usn=many), Full("changed"), method=USN,
+                         server=DC1, fingerprint=PRINT, now=NOW, watermark=1)
+    kept = next_state(saved(usn=many), Full("due"), method=USN, server=DC1, fingerprint=PRINT,
+                      now=NOW, watermark=1)
+
+    assert changed["usn"] == {DC1: 1}
+    assert len(kept["usn"]) == MAX_WATERMARKS and kept["usn"][DC1] == 1
+    assert "dc-19" in kept["usn"] and "dc-0" not in kept["usn"]  # the most recent stay
+
+
+def test_content_sync_state_holds_the_cookie_of_each_base():
+    cookies = {"ou=a,dc=x": "rid=000,csn=2", "ou=b,dc=x": "rid=000,csn=2"}
+
+    state = next_state({}, Full("first"), method=CONTENT_SYNC, server="ldap://a",
+                       fingerprint=PRINT, now=NOW, watermark=cookies)
+
+    assert state["cookies"] == cookies and state["server"] == "ldap://a" and "usn" not in state
+    assert ad(state, method=CONTENT_SYNC, server="ldap://a",
+              now=NOW + timedelta(hours=1)) == Delta(cookies, NOW)
