@@ -6,6 +6,7 @@ every reason an admin needs to fix it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -73,6 +74,7 @@ class Rejected:
     keys: tuple[tuple[str, str], ...]
 
 
+@functools.lru_cache(maxsize=64)
 def _normalizers(region: str) -> dict[str, Callable[[str], FieldValue]]:
     return {
         "first_name": lambda v: normalize.name(v, "first_name"),

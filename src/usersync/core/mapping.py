@@ -7,7 +7,7 @@ contact fields the source manages: a field the mapping does not name is never to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from .records import CONTACT_FIELDS, EXTRA_FIELDS, FieldValue
@@ -78,6 +78,10 @@ class FieldRule:
 @dataclass(frozen=True, slots=True)
 class AttributeMapping:
     rules: tuple[FieldRule, ...]
+    #: The rules as ``apply`` runs them (field, empty value, (transform, lower-cased attribute)…),
+    #: worked out once: a read applies the mapping to every record.
+    _compiled: tuple = field(init=False, repr=False, compare=False)
+    _fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         known = set(CONTACT_FIELDS) | set(EXTRA_FIELDS)
@@ -90,11 +94,18 @@ class AttributeMapping:
                         f"unknown transform {source.transform!r} for {rule.field!r} "
                         f"(known: {', '.join(sorted(TRANSFORMS))})"
                     )
+        compiled = tuple(
+            (rule.field, () if rule.field in MULTI_VALUED else "",
+             tuple((TRANSFORMS[s.transform], s.attribute.lower()) for s in rule.sources))
+            for rule in self.rules
+        )
+        object.__setattr__(self, "_compiled", compiled)
+        object.__setattr__(self, "_fields", frozenset(rule.field for rule in self.rules))
 
     @property
     def fields(self) -> frozenset[str]:
         """The contact fields this mapping manages."""
-        return frozenset(rule.field for rule in self.rules)
+        return self._fields
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -109,13 +120,12 @@ class AttributeMapping:
         """The raw (not yet normalized) value of every managed field."""
         lowered = {key.lower(): values for key, values in attributes.items()}
         out: dict[str, FieldValue] = {}
-        for rule in self.rules:
-            empty: FieldValue = () if rule.field in MULTI_VALUED else ""
-            out[rule.field] = empty
-            for source in rule.sources:
-                value = TRANSFORMS[source.transform](lowered.get(source.attribute.lower(), ()))
+        for name, empty, sources in self._compiled:
+            out[name] = empty
+            for transform, attribute in sources:
+                value = transform(lowered.get(attribute, ()))
                 if value:
-                    out[rule.field] = value
+                    out[name] = value
                     break
         return out
 

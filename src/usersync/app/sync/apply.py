@@ -24,9 +24,14 @@ from usersync.app.directory.models import (
 from usersync.core.plan import Op, Operation, Plan
 from usersync.core.records import SnapshotKind
 
+from . import bulk
 from .loading import MODEL_FIELDS
 
 BATCH = 2000
+_OBJECT_COLUMNS = ("anchor", "dn", "attributes", "state", "message", "contact_id", "ignored",
+                   "present")
+#: What a write of a directory object read again changes (``ignored`` is the admin's).
+_UPSERTED = ("dn", "attributes", "state", "message", "contact_id", "present", "last_seen_at")
 _RECORD_STATE = {
     Op.CREATE: ObjectState.MAPPED, Op.UPDATE: ObjectState.MAPPED, Op.LINK: ObjectState.MAPPED,
     Op.REACTIVATE: ObjectState.MAPPED, Op.UNCHANGED: ObjectState.MAPPED,
@@ -51,7 +56,7 @@ def apply(source: Source, plan: Plan, now: datetime) -> Applied:
     assert transaction.get_connection().in_atomic_block, "apply() needs a transaction"
     locations = dict(source.organization.locations.values_list("identifier", "id"))
     created = _create(source, plan.of(Op.CREATE), locations, now)
-    applied = Applied(created=[contact.pk for contact in created.values()])
+    applied = Applied(created=list(created.values()))
     _update(source, plan.of(Op.UPDATE, Op.LINK, Op.REACTIVATE), locations, now, applied)
     applied.archived = _archive(source, plan.of(Op.ARCHIVE), now)
     _message_rules(plan, created)
@@ -59,29 +64,26 @@ def apply(source: Source, plan: Plan, now: datetime) -> Applied:
     return applied
 
 
-def _model_values(fields) -> dict:
-    values = {}
-    for name, value in fields.items():
-        values[MODEL_FIELDS.get(name, name)] = list(value) if isinstance(value, tuple) else value
-    return values
-
-
 def _create(source: Source, operations: list[Operation], locations: dict, now: datetime) -> dict:
-    """Create contacts; returns the new contact of each operation, by the operation's position."""
-    contacts = [
-        Contact(
-            organization_id=source.organization_id,
-            location_id=locations.get(op.location) if op.location else None,
-            source=source,
-            anchor=op.anchor,
-            created_at=now,
-            updated_at=now,
-            **_model_values(op.fields),
-        )
+    """Create contacts; returns the new contact's id of each operation, by the operation."""
+    fields = list(dict.fromkeys(name for op in operations for name in op.fields))
+    columns = ["location_id", "anchor", *(MODEL_FIELDS.get(name, name) for name in fields)]
+    defaults = {name: Contact._meta.get_field(MODEL_FIELDS.get(name, name)).get_default()
+                for name in fields}
+    rows = [
+        (locations.get(op.location) if op.location else None, op.anchor,
+         *(_column_value(op.fields.get(name, defaults[name])) for name in fields))
         for op in operations
     ]
-    Contact.objects.bulk_create(contacts, batch_size=BATCH)
-    return {id(op): contact for op, contact in zip(operations, contacts)}
+    ids = bulk.insert(Contact, columns, rows, {
+        "organization_id": source.organization_id, "source_id": source.pk,
+        "status": ContactStatus.ACTIVE, "created_at": now, "updated_at": now,
+    }, returning_ids=True)
+    return {id(op): contact_id for op, contact_id in zip(operations, ids)}
+
+
+def _column_value(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _update(source: Source, operations: list[Operation], locations: dict, now: datetime,
@@ -136,42 +138,58 @@ def _archive(source: Source, operations: list[Operation], now: datetime) -> list
 
 
 def _message_rules(plan: Plan, created: dict) -> None:
-    rules = []
+    rows = []
     for op in plan.operations:
-        if not op.channels:
-            continue
-        contact_id = created[id(op)].pk if op.op is Op.CREATE else op.contact_id
-        rules.extend(MessageRule(contact_id=contact_id, channel=c) for c in op.channels)
-    MessageRule.objects.bulk_create(rules, batch_size=BATCH, ignore_conflicts=True)
+        if op.channels:
+            contact_id = created[id(op)] if op.op is Op.CREATE else op.contact_id
+            rows.extend((contact_id, channel) for channel in op.channels)
+    bulk.insert(MessageRule, ["contact_id", "channel"], rows, on_conflict="ON CONFLICT DO NOTHING")
 
 
 def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime) -> None:
-    """Record what the source knows of each directory object it read (one row per anchor)."""
-    rows: dict[str, DirectoryObject] = {}
+    """Record what the source knows of each directory object it read (one row per anchor).
+
+    Only rows that differ from what is stored are written; the others are only marked seen. A
+    complete full read marks every object it did not return as no longer present."""
+    rows: dict[str, list] = {}
     for op in plan.operations:
         if not op.anchor or (op.op is Op.ARCHIVE and not op.dn and not op.line):
             continue  # an archive of a contact whose record is gone: no record to describe
-        contact_id = created[id(op)].pk if op.op is Op.CREATE else op.contact_id
+        contact_id = created[id(op)] if op.op is Op.CREATE else op.contact_id
         row = rows.get(op.anchor)
         if row is None:
-            row = rows[op.anchor] = DirectoryObject(
-                source=source, anchor=op.anchor, dn=op.dn, attributes=_mapped(op),
-                state=_RECORD_STATE[op.op], message=op.reason, contact_id=contact_id,
-                ignored=op.op is Op.SKIP and op.reason == "ignored by an admin",
-                present=True, last_seen_at=now,
-            )
-        elif row.contact_id is None and contact_id is not None:
-            row.contact_id = contact_id
-        if row.ignored:
-            row.state = ObjectState.IGNORED
-    DirectoryObject.objects.bulk_create(
-        list(rows.values()), batch_size=BATCH, update_conflicts=True,
-        unique_fields=["source", "anchor"],
-        update_fields=["dn", "attributes", "state", "message", "contact", "present", "last_seen_at"],
-    )
-    if plan.kind is SnapshotKind.FULL and plan.complete:
-        stale = DirectoryObject.objects.filter(source=source, present=True).exclude(last_seen_at=now)
-        stale.update(present=False)
+            ignored = op.op is Op.SKIP and op.reason == "ignored by an admin"
+            state = ObjectState.IGNORED if ignored else _RECORD_STATE[op.op]
+            rows[op.anchor] = [op.dn, _mapped(op), state, op.reason, contact_id, ignored]
+        elif row[4] is None and contact_id is not None:
+            row[4] = contact_id
+    full = plan.kind is SnapshotKind.FULL and plan.complete
+    objects = DirectoryObject.objects.filter(source=source)
+    stored = {}  # a full read compares with every stored object; a delta with those it names
+    anchors = [None] if full else list(rows)
+    for start in range(0, len(anchors), BATCH):
+        found = objects if full else objects.filter(anchor__in=anchors[start:start + BATCH])
+        stored.update((anchor, tuple(rest))
+                      for anchor, *rest in found.values_list(*_OBJECT_COLUMNS))
+    changed, seen = [], []
+    for anchor, row in rows.items():
+        known = stored.get(anchor)
+        if known is None or known[:5] != tuple(row[:5]) or not known[6]:
+            changed.append((anchor, *row[:5], True, row[5]))
+        else:
+            seen.append(anchor)
+    bulk.insert(DirectoryObject, ["anchor", "dn", "attributes", "state", "message", "contact_id",
+                                  "present", "ignored"], changed,
+                {"source_id": source.pk, "first_seen_at": now, "last_seen_at": now},
+                on_conflict=bulk.upsert_clause(["source_id", "anchor"], _UPSERTED, DirectoryObject))
+    if full:
+        gone = [anchor for anchor, known in stored.items() if known[6] and anchor not in rows]
+        for start in range(0, len(gone), BATCH):
+            objects.filter(anchor__in=gone[start:start + BATCH]).update(present=False)
+        objects.filter(present=True).exclude(last_seen_at=now).update(last_seen_at=now)
+    else:
+        for start in range(0, len(seen), BATCH):
+            objects.filter(anchor__in=seen[start:start + BATCH]).update(last_seen_at=now)
 
 
 def _mapped(op: Operation) -> dict:

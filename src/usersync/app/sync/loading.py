@@ -74,4 +74,5 @@ def policy(source: Source, mapping: AttributeMapping) -> Policy:
             maximum=source.safeguard_maximum,
         ),
         hash_secret=hash_secret,
+        channels=frozenset(source.new_contact_channels),
     )

@@ -1,0 +1,201 @@
+"""One bench run: the directory in a real slapd, the ldapsearch baseline, then usersync's syncs.
+
+The order: generate and load the directory; time ldapsearch (the median of three); for each
+store, set up the organization and the source through the ``usersync`` command, then the initial
+full sync and an unchanged full resync; make the day of changes in the directory; for each store, set
+its state aside, run the incremental resync (whatever the source does on its own after a full
+sync), put the state back, and run the full resync (the incremental state forgotten). Every run's
+counts are checked against what the bench changed, so a fast wrong sync cannot pass for a fast one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ldap
+
+from usersync.connectors.ldap_settings import LdapSettings
+from usersync.connectors.scope import Scope
+
+from . import directory
+from .measure import CommandFailed, Measured, measure
+from .servers import BenchSlapd
+from .stores import STORES, Store
+
+ORG, SOURCE = "bench", "directory"
+SCENARIOS = ("initial", "unchanged", "full_after_changes", "incremental")
+Say = Callable[[str], None]
+
+
+@dataclass
+class Result:
+    db: str
+    scenario: str
+    seconds: float | None = None
+    peak_rss_mb: float | None = None
+    process_s: float | None = None
+    cpu_s: float | None = None
+    counts: dict = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    users: int
+    baseline_s: float
+    load_s: float
+    results: list[Result]
+
+
+def scopes() -> list[Scope]:
+    return [Scope(directory.office_dn(i), location)
+            for i, (_n, location, _a, _c) in enumerate(directory.OFFICES)]
+
+
+def baseline_command(server: BenchSlapd, password_file: Path) -> list[str]:
+    """ldapsearch as usersync searches: same server, TLS, account, filter, attributes and page
+    size; one subtree search over all offices (usersync makes one per office)."""
+    settings = LdapSettings(kind="ldap", urls=(server.url_ldaps,), bind_dn=server.reader_dn,
+                            password="-", scopes=tuple(scopes()))
+    return ["ldapsearch", "-LLL", "-x", "-H", server.url_ldaps, "-D", server.reader_dn,
+            "-y", str(password_file), "-b", directory.PEOPLE_DN, "-E", "pr=500/noprompt",
+            settings.search_filter(), *settings.requested_attributes()]
+
+
+def ldap_env(server: BenchSlapd) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LDAP")}
+    env.update(LDAPTLS_CACERT=str(server.ca_file), LDAPTLS_REQCERT="demand")
+    return env
+
+
+def set_up(store: Store, server: BenchSlapd, password_file: Path, users: int) -> None:
+    store.usersync("org", "create", "--slug", ORG, "--name", "Bench", "--region", "US",
+                   "--locations", ",".join(directory.LOCATIONS))
+    scope_args = [arg for s in scopes() for arg in ("--scope", f"{s.location}={s.base}")]
+    # 0.5 % removed is 500 at 100k: exactly the default absolute safeguard (more than 500
+    # blocks). Above that, raise it so the day of changes applies without an approval.
+    maximum = max(500, users // 200)
+    store.usersync("source", "add", "--org", ORG, "--name", SOURCE, "--kind", "ldap",
+                   "--url", server.url_ldaps, "--bind-dn", server.reader_dn,
+                   "--password-file", str(password_file), "--ca-file", str(server.ca_file),
+                   "--safeguard-maximum", str(maximum), *scope_args)
+
+
+def sync(store: Store, scenario: str, full: bool) -> tuple[Result, dict]:
+    command = [sys.executable, "-m", "bench.child", "--org", ORG, "--source", SOURCE]
+    measured: Measured = measure(command + (["--full"] if full else []), store.env(),
+                                 cwd=Path(__file__).resolve().parent.parent)
+    try:
+        report = json.loads(measured.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise CommandFailed(f"{scenario} on {store.db} failed:\n{measured.stderr[-3000:]}")
+    if report["status"] != "succeeded":
+        raise CommandFailed(f"{scenario} on {store.db}: the run {report['status']} "
+                            f"({report['error'] or report['blocked']})")
+    result = Result(store.db, scenario, report["seconds"],
+                    report["peak_rss_mb"] or measured.peak_rss_mb,
+                    measured.seconds, report["cpu_s"],
+                    {k: v for k, v in report["counts"].items() if v})
+    return result, report
+
+
+def check(result: Result, expected: dict[str, int]) -> None:
+    changed = {k: v for k, v in result.counts.items() if k != "unchanged"}
+    if changed != expected:
+        raise CommandFailed(f"{result.scenario} on {result.db}: counts {changed}, expected "
+                            f"{expected}: the bench would measure the wrong work")
+
+
+def apply_changes(server: BenchSlapd, changes: directory.Changes) -> None:
+    conn = server.admin()
+    try:
+        for p in changes.modified:
+            conn.modify_s(p.dn, [(ldap.MOD_REPLACE, name, [value.encode()])
+                                 for name, value in directory.modification(p)])
+        for p in changes.added:
+            attrs = directory.attributes(p, None)
+            conn.add_s(p.dn, [(k, [v.encode() for v in vs]) for k, vs in attrs.items()])
+        for p in changes.removed:
+            conn.delete_s(p.dn)
+    finally:
+        conn.unbind_s()
+
+
+def run_bench(users: int, dbs: list[str], keep: bool, say: Say) -> Outcome:
+    folder = Path(tempfile.mkdtemp(prefix="usersync-bench-"))
+    say(f"generating {users:,} people")
+    everyone = directory.people(users)
+    changes = directory.day_of_changes(everyone)
+    results: list[Result] = []
+    stores: list[Store] = []
+    with BenchSlapd(everyone, keep=keep) as server:
+        load_s = server.timings.get("populate", 0.0)
+        say(f"slapd loaded by slapadd -q in {load_s:.1f} s ({server.url_ldaps})")
+        password_file = folder / "reader-password"
+        password_file.write_text(server.reader_password)
+        password_file.chmod(0o600)
+        command = baseline_command(server, password_file)
+        runs = [measure(command, ldap_env(server), discard_output=True) for _ in range(3)]
+        if any(r.returncode != 0 for r in runs):
+            raise CommandFailed(f"ldapsearch failed: {runs[0].stderr}")
+        baseline = statistics.median(r.seconds for r in runs)
+        say(f"ldapsearch baseline: {baseline:.2f} s (median of "
+            f"{', '.join(f'{r.seconds:.2f}' for r in runs)})")
+        try:
+            for db in dbs:
+                store = STORES[db](folder)
+                stores.append(store)
+                store.start()
+                set_up(store, server, password_file, users)
+                for scenario in ("initial", "unchanged"):
+                    result = sync(store, scenario, full=True)[0]
+                    check(result, {"created": users} if scenario == "initial" else {})
+                    results.append(result)
+                    say(f"{db} {scenario}: {result.seconds:.2f} s")
+            say(f"changing the directory: {len(changes.modified)} modified, "
+                f"{len(changes.added)} added, {len(changes.removed)} removed")
+            apply_changes(server, changes)
+            expected = {"updated": len(changes.modified), "created": len(changes.added),
+                        "archived": len(changes.removed)}
+            for store in stores:
+                store.snapshot()
+                results.append(incremental(store, expected))
+                last = results[-1]
+                say(f"{store.db} incremental: {last.note or f'{last.seconds:.2f} s'}")
+                store.restore()
+                result = sync(store, "full_after_changes", full=True)[0]
+                check(result, expected)
+                results.append(result)
+                say(f"{store.db} full_after_changes: {result.seconds:.2f} s")
+        finally:
+            for store in stores:
+                store.stop()
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                say(f"kept: {folder} and {server.folder}")
+    order = {name: i for i, name in enumerate(SCENARIOS)}
+    results.sort(key=lambda r: (dbs.index(r.db), order[r.scenario]))
+    return Outcome(users, baseline, load_s, results)
+
+
+def incremental(store: Store, expected: dict[str, int]) -> Result:
+    """The resync a source makes on its own after a full one. If it read everything (no
+    incremental read for this kind of source yet), the scenario is not available."""
+    result, report = sync(store, "incremental", full=False)
+    if report["kind"] != "delta":
+        return Result(store.db, "incremental", note="not available: the source read in full "
+                      f"({result.seconds:.2f} s)")
+    try:
+        check(result, expected)
+    except CommandFailed as wrong:
+        result.note = str(wrong)
+    return result

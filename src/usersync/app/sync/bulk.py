@@ -1,0 +1,103 @@
+"""Inserting many rows at once, for the one writer of synced contacts (``apply``).
+
+Django's ``bulk_create`` builds a model instance per row and prepares every value of every row
+through its field machinery, and on SQLite it sends at most 999 parameters per statement (about 50
+contacts): 100,000 contacts cost tens of seconds, most of a sync. Here a value is prepared once
+per *column* where it is the same for every row (the organization, the source, the run's time,
+the defaults), through Django's own field conversion, and per row only where it differs: text,
+numbers and ``None`` pass as they are, JSON goes through the backend's adapter. A statement holds
+as many rows as the backend takes parameters (SQLite's limit as compiled, PostgreSQL's 65,535).
+
+Rows are plain tuples in the order of ``columns`` (model attribute names, e.g. ``contact_id``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.db import connection, models
+
+#: PostgreSQL's limit of parameters in one statement (a 16-bit count in its protocol).
+POSTGRES_MAX_PARAMS = 65_535
+
+
+def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]],
+           constants: Mapping[str, Any] = {}, *, returning_ids: bool = False,
+           on_conflict: str = "") -> list[int]:
+    """Insert ``rows`` into ``model``'s table; their ids, in order, if ``returning_ids``.
+
+    ``constants`` give the value of a column for every row; a column in neither ``columns`` nor
+    ``constants`` gets its field's default. ``on_conflict`` is appended as SQL (``ON CONFLICT …``,
+    the same on SQLite and PostgreSQL)."""
+    if not rows:
+        return []
+    fields = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+    fixed = {name: _prepared(fields[name], value) for name, value in constants.items()}
+    for name, field in fields.items():
+        if name not in fixed and name not in columns:
+            if not field.has_default() and not field.null:
+                raise ValueError(f"{model.__name__}.{name} has no default: give its value")
+            fixed[name] = _prepared(field, field.get_default())
+    per_row = [fields[name] for name in columns]
+    adapters = [_adapter(field) for field in per_row]
+    if all(adapt is None for adapt in adapters):
+        adapters = None
+    names = [*columns, *fixed]
+    sql_columns = ", ".join(connection.ops.quote_name(fields[n].column) for n in names)
+    placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
+    tail = on_conflict
+    if returning_ids:
+        tail += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+    constant_values = list(fixed.values())
+    step = max(1, _max_params() // len(names))
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), step):
+            batch = rows[start:start + step]
+            params: list[Any] = []
+            for row in batch:
+                params.extend(row if adapters is None else _adapted(row, adapters))
+                params.extend(constant_values)
+            cursor.execute(f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
+                           f"({sql_columns}) VALUES {', '.join([placeholders] * len(batch))} "
+                           f"{tail}", params)
+            if returning_ids:
+                ids.extend(row[0] for row in cursor.fetchall())
+    return ids
+
+
+def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[models.Model]) -> str:
+    """``ON CONFLICT (unique) DO UPDATE SET column = excluded.column, …`` for ``insert``."""
+    columns = {f.attname: f.column for f in model._meta.concrete_fields}
+    quote = connection.ops.quote_name
+    keys = ", ".join(quote(columns[name]) for name in unique)
+    sets = ", ".join(f"{quote(columns[n])} = excluded.{quote(columns[n])}" for n in update)
+    return f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+
+
+def _prepared(field: models.Field, value: Any) -> Any:
+    return field.get_db_prep_save(value, connection)
+
+
+def _adapter(field: models.Field):
+    """How a per-row value of ``field`` becomes a parameter (``None``: as it is)."""
+    if isinstance(field, models.JSONField):
+        return lambda value: connection.ops.adapt_json_value(value, field.encoder)
+    if isinstance(field, (models.CharField, models.TextField, models.BooleanField,
+                          models.ForeignKey, models.IntegerField)):
+        return None
+    raise TypeError(f"bulk.insert takes {type(field).__name__} {field.name} only as a constant")
+
+
+def _adapted(row: Sequence[Any], adapters) -> list[Any]:
+    return [value if adapt is None or value is None else adapt(value)
+            for value, adapt in zip(row, adapters)]
+
+
+def _max_params() -> int:
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return POSTGRES_MAX_PARAMS
