@@ -8,6 +8,12 @@
   run whose worker died is taken over or failed after that (``usersync.app.jobs``).
 - ``USERSYNC_RETRY_DELAYS`` (default ``60,300,900``): seconds before each retry of a run that
   failed to connect; one retry per delay, so 4 attempts within about 20 minutes.
+- ``USERSYNC_ALLOW_PRIVATE_DESTINATIONS`` (``1`` to allow): contact images and webhooks may then
+  reach private and loopback addresses (``usersync.app.net_guard``); refused by default.
+- ``USERSYNC_SMTP_URL`` (``smtp://user:password@host:587``, ``smtps://…:465``; unset: no email),
+  ``USERSYNC_FROM_EMAIL``, ``USERSYNC_SMTP_CA_FILE``, ``USERSYNC_SMTP_TIMEOUT`` (seconds, default
+  10): the emails runs send (``usersync.app.notifications``, docs/email.md). Links in them start
+  with ``USERSYNC_BASE_URL``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ INSTALLED_APPS = [
     "usersync.app.directory",
     "usersync.app.accounts",
     "usersync.app.portal",
+    "usersync.app.webhooks",
     "ninja",  # serves Swagger UI's files locally for /api/v1/docs (no CDN)
 ]
 MIDDLEWARE = [
@@ -102,6 +109,12 @@ CSRF_COOKIE_SAMESITE = "Lax"
 LEASE_SECONDS = float(os.environ.get("USERSYNC_LEASE_SECONDS", "60"))
 RETRY_DELAYS = tuple(float(s) for s in os.environ.get("USERSYNC_RETRY_DELAYS", "60,300,900").split(",")
                      if s.strip())
+USERSYNC_ALLOW_PRIVATE_DESTINATIONS = (
+    os.environ.get("USERSYNC_ALLOW_PRIVATE_DESTINATIONS", "") == "1")
+SMTP_URL = os.environ.get("USERSYNC_SMTP_URL", "").strip()
+SMTP_CA_FILE = os.environ.get("USERSYNC_SMTP_CA_FILE", "")
+SMTP_TIMEOUT = float(os.environ.get("USERSYNC_SMTP_TIMEOUT", "10"))
+FROM_EMAIL = os.environ.get("USERSYNC_FROM_EMAIL", "usersync@localhost")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

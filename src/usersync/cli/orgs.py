@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
-from usersync.app.orgs.models import Organization
+from usersync.app.orgs.models import NotifyOn, Organization
 from usersync.app.orgs.services import add_location, create_organization, edit_organization
 from usersync.core.normalize import FieldError
 
 from . import CommandError
+
+#: ``--notify-on`` spells Organization.notify_on's values with dashes, like every option.
+NOTIFY_ON = {value.replace("_", "-"): value for value in NotifyOn.values}
 
 
 def register(sub) -> None:
@@ -37,6 +40,10 @@ def _common(parser) -> None:
                         "(an organization without locations is global)")
     parser.add_argument("--contact-limit", type=int, help="active contacts the plan allows")
     parser.add_argument("--notify", help="comma-separated notification email addresses")
+    parser.add_argument("--notify-on", choices=list(NOTIFY_ON),
+                        help="which runs email the notification addresses: every-run (default), "
+                        "changes (runs that changed something, failed or were blocked), problems "
+                        "(failed or blocked runs only)")
     parser.add_argument("--region", help="default phone region, e.g. US, GB, DE")
     parser.add_argument("--time-zone", help="e.g. Europe/Paris")
 
@@ -51,6 +58,8 @@ def _fields(args) -> dict:
         fields["contact_limit"] = args.contact_limit
     if args.notify is not None:
         fields["notification_emails"] = _split(args.notify)
+    if args.notify_on:
+        fields["notify_on"] = NOTIFY_ON[args.notify_on]
     if args.region:
         fields["default_region"] = args.region.upper()
     if args.time_zone:
@@ -98,7 +107,8 @@ def _list(args) -> int:
     orgs = [
         {"slug": o.slug, "name": o.name, "multi_location": o.multi_location,
          "locations": list(o.locations.values_list("identifier", flat=True)),
-         "contact_limit": o.contact_limit, "notify": o.notification_emails}
+         "contact_limit": o.contact_limit, "notify": o.notification_emails,
+         "notify_on": o.notify_on.replace("_", "-")}
         for o in Organization.objects.all()
     ]
     if args.json:

@@ -18,7 +18,8 @@ that applied a plan; ``None`` otherwise): welcome emails and ``contact.*`` webho
 ``retry`` is the queued next attempt when a failed run will be retried (a connection failure, or
 a worker that died): a failure email can wait for the last attempt.
 
-Today it only logs; emails and webhooks come with the notifications issue.
+It logs the run's end and hands it to each kind of announcement: ``emails`` (which emails a run
+sends, after the commit) and ``webhooks.events`` (the webhook outbox, in this transaction).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ import logging
 
 from usersync.app.directory.models import SyncRun
 from usersync.app.sync.apply import Applied
+from usersync.app.webhooks import events as webhook_events
+
+from . import emails
 
 log = logging.getLogger("usersync.runs")
 
@@ -37,3 +41,5 @@ def run_finished(run: SyncRun, retry: SyncRun | None = None, applied: Applied | 
     then = f"; retry: run {retry.pk} (attempt {retry.attempt})" if retry is not None else ""
     log.info("run %s of source %s (%s, attempt %s) %s: %s%s", run.pk, run.source_id, run.trigger,
              run.attempt, run.status, detail, then)
+    emails.run_finished(run, retry, applied)
+    webhook_events.run_finished(run, retry, applied)
