@@ -18,6 +18,7 @@ from usersync.app.accounts.models import ApiScope
 from usersync.app.directory import contacts as manual
 from usersync.app.directory.models import Contact
 from usersync.app.directory.queries import contacts_of
+from usersync.app.images import formats, serving
 
 from .schemas import ERRORS, TEXT, Error, Input, IsoDateTime, OrgRef, PageQuery, object_id, page
 
@@ -127,3 +128,20 @@ def edit_contact(request, org: OrgRef, payload: ContactPatch,
     organization = access.require_org(request, org, write=True)
     contact = get_object_or_404(Contact, organization=organization, pk=contact_id)
     return manual.edit_contact(contact, payload.dict(exclude_unset=True))
+
+
+IMAGE_RESPONSES = {"responses": {200: {
+    "description": "The image downloaded from the contact's image_url, in the format its bytes "
+                   "are; the ETag is their SHA-256 (send it in If-None-Match for a 304).",
+    "content": {media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in formats.TYPES},
+}, 304: {"description": "Not modified: the image still has the ETag sent in If-None-Match."}}}
+
+
+@router.get("/organizations/{org}/contacts/{contact_id}/image", response={ERRORS: Error},
+            openapi_extra=IMAGE_RESPONSES)
+def read_contact_image(request, org: OrgRef, contact_id: int = object_id("The contact's id.")):
+    """The contact's picture, downloaded by a worker from its image_url (JPEG, PNG, GIF or WebP).
+    404 while there is none, with the reason (not downloaded yet, or why the download failed)."""
+    organization = access.require_org(request, org, scope=ApiScope.READ_CONTACTS)
+    return serving.image_response(request, serving.stored_image(organization, contact_id))

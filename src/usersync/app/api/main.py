@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from . import api_keys, contacts, directory_objects, errors, locations, organizations, runs, sources
+from . import webhooks
 from .auth import ApiKeyAuth, SessionAuth
 
 api = NinjaAPI(
@@ -22,3 +23,4 @@ api = NinjaAPI(
 errors.register(api)
 for module in (organizations, locations, contacts, sources, runs, directory_objects, api_keys):
     api.add_router("", module.router)
+api.add_router("", webhooks.router)

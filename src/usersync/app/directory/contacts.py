@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from usersync.app.keys import hash_secret
 from usersync.app.orgs.models import Location, Organization
+from usersync.app.webhooks import events as webhook_events
 from usersync.core import normalize
 from usersync.core.normalize import FieldError
 
@@ -38,6 +39,7 @@ def edit_contact(contact: Contact, values: dict) -> Contact:
 
 def _save(contact: Contact, values: dict) -> Contact:
     org = contact.organization
+    status_before = contact.status if contact.pk else None
     unknown = set(values) - set(EDITABLE)
     if unknown:
         raise FieldError(sorted(unknown)[0], "is not a field that can be edited")
@@ -50,6 +52,7 @@ def _save(contact: Contact, values: dict) -> Contact:
     with transaction.atomic():
         _check_unique(contact)
         contact.save()
+        webhook_events.contact_saved(contact, status_before)
     return contact
 
 

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from usersync.app.orgs.models import Location, Organization
+from usersync.core.planning import CHANNELS
 
 from . import source_settings
 
@@ -64,6 +65,34 @@ class Contact(models.Model):
         return self.status == ContactStatus.ACTIVE
 
 
+class ContactImage(models.Model):
+    """The picture behind a contact's ``image_url``: downloaded by a worker, served by the portal
+    and the API (``usersync.app.images``). Apart from ``Contact`` so that reading contacts never
+    loads pictures, and so that a sync never waits on an image server."""
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="image")
+    url = models.CharField(max_length=1000, help_text="The image_url this row is about.")
+    content = models.BinaryField(null=True, blank=True, help_text="JPEG, PNG, GIF or WebP bytes.")
+    content_type = models.CharField(max_length=20, blank=True, default="")
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    fetched_url = models.TextField(blank=True, default="",
+                                 help_text="Where the bytes came from, after redirects.")
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="", help_text="Why the last download failed.")
+    failures = models.PositiveSmallIntegerField(default=0, help_text="Failed downloads in a row.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker downloads it (again); empty: never.")
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is downloading it until then.")
+
+    class Meta:
+        indexes = [models.Index(fields=["next_attempt_at"], name="contact_image_due")]
+
+    def __str__(self) -> str:
+        return f"image of contact {self.contact_id}"
+
+
 class Channel(models.TextChoices):
     EMAIL = "email"
     SMS = "sms"
@@ -96,6 +125,11 @@ class ScheduleKind(models.TextChoices):
     AFTER_LAST = "after_last", "Every 24 hours after the last sync"
 
 
+def default_channels() -> list[str]:
+    """Every channel: a new contact is notified wherever it can be reached."""
+    return sorted(CHANNELS)
+
+
 class Source(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sources")
     name = models.CharField(max_length=100)
@@ -118,6 +152,11 @@ class Source(models.Model):
     )
     welcome_email = models.BooleanField(
         default=False, help_text="Send a welcome email to each contact this source creates.",
+    )
+    new_contact_channels = models.JSONField(
+        default=default_channels, blank=True,
+        help_text="How contacts the source creates are notified (email, sms, slack), among the "
+                  "channels each one has a value for; an empty list: none.",
     )
     full_reconcile_hours = models.PositiveSmallIntegerField(
         default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],

@@ -11,10 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from usersync.app.images import fetching as images
+from usersync.app.webhooks import delivery as webhooks
+
 log = logging.getLogger("usersync.jobs")
 
 #: The chores, in order. A feature adds its own here (one line), e.g. ``webhooks.deliver_due``.
-CHORES: list[Callable[[], int]] = []
+CHORES: list[Callable[[], int]] = [
+    images.fetch_due,
+    webhooks.deliver_due,
+]
 
 
 def run_due() -> int:
