@@ -1,6 +1,9 @@
 """``usersync source add|edit|show|list|test|remove`` and ``usersync rotate-keys`` as an admin
 runs them: a real process and a fresh SQLite home per test. No directory server is needed: a
 ``source test`` of a closed port must say the server is unreachable.
+
+The schedule and option tests at the end call ``usersync.cli.main`` in this process, on the test
+database: what they check is the command's parsing and output, not the process.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import trustme
 from cryptography.fernet import Fernet
 
-from usersync.cli import CommandError
-from usersync.cli.sources import parse_scope
+from usersync.app.orgs.services import create_organization
+from usersync.cli import CommandError, main
+from usersync.cli.scopes import parse_scope
 
 PASSWORD = "pw-" + secrets.token_hex(8) + "-Ünïcode"
 HQ = "OU=Headquarters,DC=acme,DC=example"
@@ -332,3 +338,112 @@ def _stored_secret(home: Path) -> str:
 
 def _ca_pem() -> str:
     return trustme.CA().cert_pem.bytes().decode()
+
+
+# -- schedules and options, in this process (a process per command costs seconds) ---------------
+
+@pytest.fixture
+def berlin(db):
+    return create_organization("berlin", "Berlin GmbH", ["headquarters"],
+                               time_zone="Europe/Berlin")
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def add_ldap(capsys, tmp_path, *extra: str) -> tuple[int, str, str]:
+    password = tmp_path / "pw"
+    password.write_text(PASSWORD)
+    return run_cli(capsys, "source", "add", "--org", "berlin", "--name", "corp", "--kind", "ldap",
+                   "--url", f"ldaps://127.0.0.1:{closed_port()}",
+                   "--bind-dn", "cn=usersync,dc=berlin,dc=example", "--password-file",
+                   str(password), "--scope", "headquarters=ou=people,dc=berlin,dc=example", *extra)
+
+
+def show(capsys) -> dict:
+    code, out, _ = run_cli(capsys, "source", "show", "--org", "berlin", "--name", "corp", "--json")
+    assert code == 0
+    return json.loads(out)
+
+
+def test_add_sets_the_schedule_and_options_and_show_gives_the_next_run_locally(
+        berlin, capsys, tmp_path):
+    code, out, err = add_ldap(capsys, tmp_path, "--schedule", "every-hours", "--every-hours", "6",
+                              "--welcome-email", "--full-reconcile-hours", "48")
+    assert code == 0, err
+    assert "Schedule:   every 6 hours at :01 (0:01, 6:01, 12:01, 18:01)" in out
+
+    shown = show(capsys)
+    assert (shown["schedule"], shown["schedule_hours"], shown["welcome_email"],
+            shown["full_reconcile_hours"]) == ("every_hours", 6, True, 48)
+    _, text, _ = run_cli(capsys, "source", "show", "--org", "berlin", "--name", "corp")
+    line = next(x for x in text.splitlines() if x.startswith("next_run"))
+    when, zone = line.split(maxsplit=1)[1].rsplit(" ", 2)[0], line.rsplit(" ", 1)[1]
+    local = datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Europe/Berlin"))
+    assert zone == "(Europe/Berlin)" and local.minute == 1 and local.hour % 6 == 0
+    assert local.astimezone(UTC) == datetime.fromisoformat(shown["next_run_at"])
+    assert "every 6 hours at :01" in text and PASSWORD not in text
+
+
+def test_every_hours_alone_implies_the_schedule_and_the_switches_turn_off(
+        berlin, capsys, tmp_path):
+    add_ldap(capsys, tmp_path, "--welcome-email")
+
+    code, _, err = run_cli(capsys, "source", "edit", "--org", "berlin", "--name", "corp",
+                           "--every-hours", "3", "--no-welcome-email")
+
+    assert code == 0, err
+    shown = show(capsys)
+    assert (shown["schedule"], shown["schedule_hours"], shown["welcome_email"]) == (
+        "every_hours", 3, False)
+    run_cli(capsys, "source", "edit", "--org", "berlin", "--name", "corp",
+            "--schedule", "after-last")
+    shown = show(capsys)
+    assert shown["schedule"] == "after_last" and shown["next_run_at"] is not None
+    _, text, _ = run_cli(capsys, "source", "show", "--org", "berlin", "--name", "corp")
+    assert "24 hours after the start of the last sync" in text and "due now" in text
+    run_cli(capsys, "source", "edit", "--org", "berlin", "--name", "corp", "--schedule", "manual")
+    assert show(capsys)["next_run_at"] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--every-hours", "25"), "a schedule runs every 1 to 24 hours, not 25"),
+    (("--every-hours", "0"), "a schedule runs every 1 to 24 hours, not 0"),
+    (("--schedule", "manual", "--every-hours", "3"), "contradicts --schedule manual"),
+    (("--full-reconcile-hours", "0"), "a full reconcile runs every 1 to 720 hours"),
+    (("--safeguard-percent", "150"), "a share from 0 to 100, not 150"),
+])
+def test_options_out_of_range_are_refused_with_their_range(berlin, capsys, tmp_path, args,
+                                                           message):
+    add_ldap(capsys, tmp_path)
+    before = show(capsys)
+
+    code, _, err = run_cli(capsys, "source", "edit", "--org", "berlin", "--name", "corp", *args)
+
+    assert code == 2 and message in err, err
+    assert show(capsys) == before
+
+
+def test_schedule_names_are_spelled_with_dashes(berlin, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        add_ldap(capsys, tmp_path, "--schedule", "every_hours")
+    assert "invalid choice: 'every_hours'" in capsys.readouterr().err
+
+
+def test_runs_json_has_each_runs_connection(berlin, capsys, tmp_path):
+    add_ldap(capsys, tmp_path)
+    people = tmp_path / "people.csv"
+    people.write_text(PEOPLE_CSV.replace("warehouse", "headquarters"))
+    assert run_cli(capsys, "import-csv", "--org", "berlin", str(people))[0] == 0
+    assert run_cli(capsys, "sync", "--org", "berlin", "--source", "corp")[0] == 1  # unreachable
+
+    code, out, _ = run_cli(capsys, "runs", "--org", "berlin", "--json")
+
+    assert code == 0
+    failed, imported = json.loads(out)
+    assert failed["connection"]["ok"] is False and failed["connection"]["reason"]
+    assert "server" in failed["connection"]
+    assert imported["connection"]["ok"] is True and imported["connection"]["server"] is None

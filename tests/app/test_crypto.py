@@ -10,6 +10,8 @@ from cryptography.fernet import Fernet
 from usersync.app import crypto
 from usersync.app import sources as services
 from usersync.app.directory.models import Source
+from usersync.app.webhooks import services as webhook_services
+from usersync.app.webhooks.models import Webhook
 
 
 @pytest.fixture
@@ -150,3 +152,25 @@ def test_keys_from_the_environment_are_never_written_to_a_file(directory_sources
     assert file_keys(key_home) == keys  # untouched
     for source in Source.objects.all():
         Fernet(newest).decrypt(source.secret.encode())
+
+
+def test_rotation_re_encrypts_webhook_secrets_too(directory_sources, key_home, acme):
+    webhook, secret = webhook_services.create_webhook(acme, "https://hooks.acme.example/usersync")
+
+    rotation = services.rotate_secrets(drop_old=True)
+
+    assert rotation.reencrypted == 3  # two bind passwords and the webhook's signing secret
+    webhook.refresh_from_db()
+    assert Fernet(file_keys(key_home)[0]).decrypt(webhook.secret.encode()).decode() == secret
+
+
+def test_an_unreadable_webhook_secret_stops_the_rotation(directory_sources, key_home, acme):
+    webhook, _ = webhook_services.create_webhook(acme, "https://hooks.acme.example/usersync")
+    Webhook.objects.filter(pk=webhook.pk).update(
+        secret=Fernet(Fernet.generate_key()).encrypt(b"lost").decode())
+    keys = file_keys(key_home)
+
+    with pytest.raises(crypto.SecretUnreadable, match="hooks.acme.example"):
+        services.rotate_secrets(drop_old=True)
+
+    assert file_keys(key_home) == keys

@@ -141,7 +141,10 @@ def test_ignored_directory_objects_are_skipped_and_their_contacts_kept():
     state = SourceState(ignored=frozenset({"g1"}))
     result = run([record(anchor="g1", email="changed@example.com")], existing, state)
     assert ops(result) == [Op.SKIP]
-    assert result.operations[0].reason == "ignored by an admin"
+    skipped = result.operations[0]
+    assert skipped.reason == "ignored by an admin" and skipped.contact_id is None
+    # the record's mapped values travel with the skip: the admin still sees who was ignored
+    assert skipped.fields["email"] == "changed@example.com"
 
 
 def test_an_ignored_object_that_left_the_directory_does_not_archive_its_contact():

@@ -67,6 +67,20 @@ def test_new_contacts_get_message_rules_for_what_they_have(keys, channels):
     assert only(run([record(**keys)]), Op.CREATE).channels == channels
 
 
+@pytest.mark.parametrize(
+    "allowed, channels",
+    [({"email", "sms", "slack"}, ("email", "sms", "slack")), ({"sms"}, ("sms",)), (set(), ())],
+)
+def test_the_source_chooses_how_new_contacts_are_notified(allowed, channels):
+    """The source's "defaults for new contacts": only the chosen channels, and only those the
+    contact has a value for; a contact whose rules an admin set keeps them."""
+    everything = dict(email="a@x.io", sms_phone="650 253 0000", slack="ada")
+    assert only(run([record(**everything)], channels=frozenset(allowed)),
+                Op.CREATE).channels == channels
+    assert only(run([record(email="a@x.io")], channels=frozenset({"sms"})),
+                Op.CREATE).channels == ()
+
+
 def test_plans_never_contain_the_plain_pin():
     existing = [managed(5, "g2", **BOB, pin=fake_hash("9999"))]
     result = run([record(anchor="g1", **ADA, pin="424242"),

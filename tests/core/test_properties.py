@@ -8,6 +8,7 @@ disabled accounts, several locations.
 from collections import Counter
 from itertools import product
 
+import pytest
 from builders import (
     GLOBAL,
     MULTI,
@@ -16,14 +17,18 @@ from builders import (
     SOURCE,
     apply_plan,
     fake_hash,
+    policy,
     record,
     run,
 )
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from usersync.core import delta
 from usersync.core.plan import WRITES, Op
+from usersync.core.planning import plan
 from usersync.core.records import ExistingContact, Snapshot, SourceState
+from usersync.core.safeguards import Thresholds
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -264,3 +269,47 @@ def test_a_rejected_or_conflicting_record_never_archives_its_contact(situation):
             kept |= linked.get(operation.anchor, set()) | set(operation.candidates)
     archived = {o.contact_id for o in result.of(Op.ARCHIVE)}
     assert not kept & archived, [o.to_data() for o in result.operations]
+
+
+def narrow(store, needs) -> list[ExistingContact]:
+    """What the store loads for a delta (``app.sync.loading``), written out plainly: this
+    source's contacts under a named anchor, manually mapped ones, and any sharing a key value."""
+    def wanted(c: ExistingContact) -> bool:
+        emails = {c.fields.get("email"), *c.aliases}
+        return ((c.source_id == SOURCE and c.anchor in needs.anchors)
+                or c.id in needs.contact_ids
+                or c.fields.get("identification") in needs.keys["identification"]
+                or c.fields.get("sms_phone") in needs.keys["sms_phone"]
+                or bool(emails & needs.keys["email"]))
+    return [c for c in store if wanted(c)]
+
+
+@FAST
+@given(situations(), st.sets(st.sampled_from(ANCHORS)), st.booleans())
+def test_a_delta_plans_the_same_from_the_contacts_it_needs_as_from_all(situation, removed,
+                                                                        safeguards):
+    """An incremental run loads only what ``delta.needs`` names, plus two counts: its plan must
+    be the plan made from every contact of the organization, safeguards and limit included."""
+    store, snapshot, state, options = situation
+    snapshot = Snapshot.delta(snapshot.records, removed=removed | snapshot.removed)
+    if safeguards:
+        options = dict(options, thresholds=Thresholds(percent=20.0, minimum=1, maximum=2))
+    made = policy(**options)
+    needs = delta.needs(snapshot, made, state)
+    totals = delta.Totals(
+        managed_active=sum(1 for c in store if c.active and c.source_id == SOURCE and c.anchor),
+        organization_active=sum(1 for c in store if c.active))
+
+    everything = plan(snapshot, store, made, state)
+    part = plan(snapshot, narrow(store, needs), made, state, totals)
+
+    assert part.to_data() == everything.to_data()
+
+
+def test_only_a_delta_is_planned_from_part_of_the_contacts():
+    """A full snapshot archives what it does not contain: planned from part of the contacts it
+    would archive the rest; ``needs`` asks for everything and ``plan`` refuses totals."""
+    full = Snapshot.full([record(anchor="a", email="ada@x.io")])
+    assert delta.needs(full, policy(), SourceState()) is None
+    with pytest.raises(ValueError, match="only a delta"):
+        plan(full, [], policy(), SourceState(), delta.Totals(0, 0))

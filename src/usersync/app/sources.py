@@ -1,6 +1,7 @@
 """Creating, changing, testing and removing sources: one place for every surface (the command
-line now, the portal and the API later), so a source is validated the same way wherever it is
-written.
+line, the portal and the API), so a source is validated the same way wherever it is written, and
+every refusal names the field it is about (the API answers 422 with per-field messages, the
+command line prints them).
 
 The bind password of a directory source lives only in ``Source.secret``, encrypted
 (``usersync.app.crypto``). It is decrypted at the last moment, by ``ldap_settings``, for the
@@ -10,6 +11,7 @@ connector that binds with it, and it is never returned: ``public_data`` says whe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,20 +19,39 @@ from django.utils import timezone
 
 from usersync.app import crypto
 from usersync.app.directory import source_settings
-from usersync.app.directory.models import Contact, RunStatus, Source, SourceKind
+from usersync.app.directory.models import (Contact, RunStatus, ScheduleKind, Source,
+                                           SourceKind, SyncRun)
 from usersync.app.jobs import schedules
 from usersync.app.orgs.models import Organization
+from usersync.app.webhooks import services as webhook_services
+from usersync.app.webhooks.models import Webhook
 from usersync.connectors.errors import ConfigurationError
 from usersync.connectors.ldap import LdapConnector, LdapSettings
 from usersync.connectors.scope import Scope
+from usersync.core import schedule
 from usersync.core.mapping import AttributeMapping
+from usersync.core.planning import CHANNELS
 
 DIRECTORY_KINDS = (SourceKind.ACTIVE_DIRECTORY, SourceKind.LDAP)
+#: The kinds a surface may create: those whose settings have a schema (the others have no
+#: connector yet; import sources are made by the imports themselves).
+CREATABLE_KINDS = tuple(SourceKind(kind) for kind in source_settings.SCHEMAS)
 #: Source fields other than name, kind, settings and the secret that a surface may set.
 OPTIONS = frozenset({
     "enabled", "archive_missing", "archive_disabled", "safeguard_percent", "safeguard_minimum",
-    "safeguard_maximum", "schedule", "schedule_hours",
+    "safeguard_maximum", "schedule", "schedule_hours", "welcome_email", "full_reconcile_hours",
+    "new_contact_channels",
 })
+#: An incremental source reads everything at least this often: between every hour and monthly.
+FULL_RECONCILE_HOURS = (1, 24 * 30)
+#: What each SSL status of a connection report means, in an admin's words.
+SSL_MEANINGS = {
+    "ok": "the certificate is trusted, matches the server's name and is not about to expire",
+    "expiring": "the certificate expires within 30 days: renew it before syncs start failing",
+    "invalid": "the certificate is not trusted, does not match the server's name, or has expired",
+    "not encrypted": "the connection is plain LDAP (the insecure setting): the password crosses "
+                     "the network in clear",
+}
 
 
 def create_source(
@@ -38,11 +59,13 @@ def create_source(
     **options,
 ) -> Source:
     """A new source of ``org``; a directory source needs its bind password."""
-    if kind not in SourceKind.values:
-        raise ValidationError(f"unknown kind of source {kind!r} (known: "
-                              f"{', '.join(SourceKind.values)})")
+    if kind not in CREATABLE_KINDS:
+        what = "sources cannot be set up yet" if kind in SourceKind.values else "is no kind"
+        raise ValidationError({"kind": f"{str(kind)!r} {what}: use one of "
+                                       f"{', '.join(CREATABLE_KINDS)}"})
     if kind in DIRECTORY_KINDS and not password:
-        raise ValidationError("a directory source needs the password of its bind account")
+        raise ValidationError({"password": "a directory source needs the password of its bind "
+                                           "account"})
     source = Source(organization=org, kind=kind)
     _set_options(source, options)
     with transaction.atomic():
@@ -75,6 +98,15 @@ class Removed:
     directory_objects: int
 
 
+class SourceBusy(ValidationError):
+    """The source has a run in progress (``run``), which must finish before it is removed."""
+
+    def __init__(self, source: Source, run: SyncRun):
+        self.run = run
+        super().__init__(f"source {source.name!r} has a run in progress (run {run.pk}); "
+                         "wait for it to finish, then remove the source")
+
+
 def remove_source(source: Source) -> Removed:
     """Delete the source with its runs and directory objects. Its contacts are kept (archive,
     never delete): they become unmanaged (no source, no anchor) with their status unchanged; a
@@ -83,9 +115,9 @@ def remove_source(source: Source) -> Removed:
         source = Source.objects.select_for_update().get(pk=source.pk)
         # A queued run (a retry waiting out its backoff) goes with the source; a running one
         # is writing, and must finish first.
-        if source.runs.filter(status=RunStatus.RUNNING).exists():
-            raise ValidationError(f"source {source.name!r} has a run in progress; "
-                                  "wait for it to finish, then remove the source")
+        running = source.runs.filter(status=RunStatus.RUNNING).first()
+        if running is not None:
+            raise SourceBusy(source, running)
         kept = Contact.objects.filter(source=source).update(source=None, anchor=None)
         removed = Removed(kept, source.runs.count(), source.directory_objects.count())
         source.delete()
@@ -113,7 +145,36 @@ def public_data(source: Source) -> dict:
         "safeguard_maximum": source.safeguard_maximum,
         "schedule": source.schedule,
         "schedule_hours": source.schedule_hours,
+        "next_run_at": source.next_run_at.isoformat() if source.next_run_at else None,
+        "welcome_email": source.welcome_email,
+        "new_contact_channels": source.new_contact_channels,
+        "full_reconcile_hours": source.full_reconcile_hours,
     }
+
+
+def schedule_text(source: Source) -> str:
+    """The source's schedule in an admin's words, e.g. ``every 6 hours at :01 (0:01, 6:01, …)``."""
+    if source.schedule == ScheduleKind.EVERY_HOURS:
+        hours = schedule.slot_hours(source.schedule_hours)
+        if len(hours) == 1:
+            return "every 24 hours at 0:01 (12:01 am)"
+        slots = ", ".join(f"{h}:01" for h in hours[:4]) + (", …" if len(hours) > 4 else "")
+        return f"every {source.schedule_hours} hours at :01 ({slots})"
+    if source.schedule == ScheduleKind.AFTER_LAST:
+        return "every 24 hours after the start of the last sync"
+    return "manual only"
+
+
+def next_run_local(source: Source) -> datetime | None:
+    """When the scheduler next queues a run, in the organization's time zone (UTC if that zone
+    is unknown); ``None`` for a manual schedule, or before the scheduler's first tick."""
+    if source.next_run_at is None:
+        return None
+    try:
+        zone = schedule.zone(source.organization.time_zone)
+    except schedule.ScheduleError:
+        zone = schedule.zone("UTC")
+    return source.next_run_at.astimezone(zone)
 
 
 def ldap_settings(source: Source) -> LdapSettings:
@@ -155,6 +216,36 @@ def test_connection(source: Source, samples: int = 5) -> dict:
 test_connection.__test__ = False  # a service, not a pytest test
 
 
+def connection_ok(report: dict) -> bool:
+    """Whether a connection report says the source can be synced: reachable, bound, and every
+    search base searchable."""
+    bases_ok = all(base.get("count") is not None and not base.get("error")
+                   for base in report.get("bases") or ())
+    return bool(report.get("reachable")) and bool((report.get("bind") or {}).get("ok")) and bases_ok
+
+
+def connection_verdict(report: dict) -> tuple[str, str]:
+    """A connection report in one sentence, and what to do next: ``(message, hint)``."""
+    bases = report.get("bases") or []
+    if connection_ok(report):
+        found = sum(base["count"] for base in bases)
+        return (f"the connection works: {found:,} entr{'y' if found == 1 else 'ies'} in "
+                f"{len(bases)} search base{'' if len(bases) == 1 else 's'}",
+                "preview the sync to see what it would change")
+    error = report.get("error") or {}
+    if error.get("message"):
+        return error["message"], error.get("hint") or ""
+    bind = report.get("bind") or {}
+    if not bind.get("ok"):
+        return bind.get("error") or "the bind failed", bind.get("hint") or ""
+    failing = next((b for b in bases if b.get("error") or b.get("count") is None), None)
+    if failing is None:
+        return "no server could be reached", "check the server URLs and the network"
+    return (f"the search base {failing['base']!r} cannot be searched: "
+            f"{failing.get('error') or 'no answer'}",
+            "check that the search base exists and that the bind account may read it")
+
+
 @dataclass(frozen=True)
 class Rotation:
     reencrypted: int
@@ -175,12 +266,16 @@ def rotate_secrets(new_key: bool = True, drop_old: bool = False) -> Rotation:
     keys = crypto.load_keys()
     unreadable = [str(s) for s in Source.objects.exclude(secret="").select_related("organization")
                   if not crypto.readable(s.secret, keys)]
+    unreadable += [f"the webhook {w.url} of {w.organization.slug}" for w in
+                   Webhook.objects.select_related("organization")
+                   if not crypto.readable(w.secret, keys)]
     if unreadable:
         raise crypto.SecretUnreadable(
             f"the secrets of {', '.join(unreadable)} cannot be decrypted with the keys in force "
             "(the encryption keys changed); nothing was rotated",
             "restore the old key, or enter those passwords again (usersync source edit --org ORG "
-            "--name NAME --password-file FILE), then rotate again")
+            "--name NAME --password-file FILE) and rotate those webhooks' secrets in the portal, "
+            "then rotate again")
     if new_key:
         keys = crypto.add_key_to_file(keys)
     with transaction.atomic():
@@ -189,6 +284,7 @@ def rotate_secrets(new_key: bool = True, drop_old: bool = False) -> Rotation:
             source.secret = crypto.rotate(source.secret, keys)
             source.save(update_fields=["secret"])
             count += 1
+        count += webhook_services.reencrypt_secrets(keys)
     dropped = 0
     if drop_old and not keys.from_environment and len(keys.keys) > 1:
         dropped = len(keys.keys) - 1
@@ -203,22 +299,55 @@ def _set_options(source: Source, options: dict) -> None:
     for option, value in options.items():
         if value is not None:
             setattr(source, option, value)
+    _check_options(source)
+
+
+def _check_options(source: Source) -> None:
+    """The options' ranges, in words an admin acts on (the model's validators say less)."""
+    problems = {}
+    if source.schedule not in ScheduleKind.values:
+        problems["schedule"] = (f"unknown schedule {source.schedule!r}: use "
+                                f"{', '.join(ScheduleKind.values)}")
+    try:
+        schedule.slot_hours(source.schedule_hours)
+    except (schedule.ScheduleError, TypeError):
+        problems["schedule_hours"] = (f"a schedule runs every {schedule.MIN_HOURS} to "
+                                      f"{schedule.MAX_HOURS} hours, not {source.schedule_hours}")
+    low, high = FULL_RECONCILE_HOURS
+    if not low <= source.full_reconcile_hours <= high:
+        problems["full_reconcile_hours"] = (f"a full reconcile runs every {low} to {high} hours "
+                                            f"(30 days), not {source.full_reconcile_hours}")
+    if not 0 <= source.safeguard_percent <= 100:
+        problems["safeguard_percent"] = f"a share from 0 to 100, not {source.safeguard_percent:g}"
+    for option in ("safeguard_minimum", "safeguard_maximum"):
+        if getattr(source, option) < 0:
+            problems[option] = "a number of contacts: 0 or more"
+    channels = source.new_contact_channels
+    if not isinstance(channels, list | tuple) or not set(channels) <= CHANNELS:
+        problems["new_contact_channels"] = (f"channels among {', '.join(sorted(CHANNELS))}, not "
+                                            f"{channels!r}")
+    else:
+        source.new_contact_channels = sorted(set(channels))
+    if problems:
+        raise ValidationError(problems)
 
 
 def _save(source: Source, name: str, settings: dict, password: str | None) -> None:
     name = (name or "").strip()
     if not name:
-        raise ValidationError("a source needs a name")
+        raise ValidationError({"name": "a source needs a name"})
     taken = Source.objects.filter(organization_id=source.organization_id, name=name)
     if taken.exclude(pk=source.pk).exists():
-        raise ValidationError(f"organization {source.organization.slug!r} already has a source "
-                              f"named {name!r}")
+        raise ValidationError({"name": f"organization {source.organization.slug!r} already has "
+                                       f"a source named {name!r}"})
     if password is not None:
         if source.kind not in DIRECTORY_KINDS:
-            raise ValidationError(f"{source.get_kind_display()} sources have no password")
+            raise ValidationError({"password": f"{source.get_kind_display()} sources have no "
+                                               "password"})
         if not password:
-            raise ValidationError("the bind password is empty")
+            raise ValidationError({"password": "the bind password is empty"})
         source.secret = crypto.encrypt(password)
+    _no_nul_characters(settings, "settings")
     source.name = name
     source.settings = source_settings.validated(source.kind, settings)
     _check_locations(source.organization, source.settings.get("scopes", []))
@@ -226,6 +355,19 @@ def _save(source: Source, name: str, settings: dict, password: str | None) -> No
     if _schedule_changed(source):
         source.next_run_at = schedules.next_run_at(source, timezone.now())
     source.save()
+
+
+def _no_nul_characters(value, where: str) -> None:
+    """Settings are stored as JSON, and PostgreSQL cannot store a NUL character in it."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul_characters(key, where)
+            _no_nul_characters(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _no_nul_characters(item, f"{where}.{index}")
+    elif isinstance(value, str) and "\x00" in value:
+        raise ValidationError({"settings": f"{where}: holds a NUL character; remove it"})
 
 
 def _schedule_changed(source: Source) -> bool:

@@ -9,21 +9,7 @@ The report is the connector's ``ConnectionReport.to_data()``: ``{"reachable", "s
 
 from __future__ import annotations
 
-SSL_MEANINGS = {
-    "ok": "the certificate is trusted, matches the server's name and is not about to expire",
-    "expiring": "the certificate expires within 30 days: renew it before syncs start failing",
-    "invalid": "the certificate is not trusted, does not match the server's name, or has expired",
-    "not encrypted": "the connection is plain LDAP (--insecure): the password crosses the "
-                     "network in clear",
-}
-
-
-def report_ok(report: dict) -> bool:
-    """Whether the source can be synced: reachable, bound, and every base searchable."""
-    bases_ok = all(base.get("count") is not None and not base.get("error")
-                   for base in report.get("bases") or ())
-    return bool(report.get("reachable")) and bool((report.get("bind") or {}).get("ok")) and bases_ok
-
+from usersync.app.sources import SSL_MEANINGS, connection_ok
 
 def print_report(report: dict, urls: list[str] | tuple = ()) -> None:
     """``urls``: the source's servers, named when none answered."""
@@ -52,7 +38,7 @@ def print_report(report: dict, urls: list[str] | tuple = ()) -> None:
     for sample in samples:
         print(f"  - {_sample(sample)}")
     print("The test changes nothing, in the directory or in usersync."
-          if report_ok(report) else "The source cannot be synced until this is fixed.")
+          if connection_ok(report) else "The source cannot be synced until this is fixed.")
 
 
 def _error(report: dict) -> None:

@@ -3,26 +3,34 @@
 The bind password is read from a file (``--password-file F``, or ``-`` for standard input), never
 from the command line, where other users of the machine and the shell history would see it. It is
 never printed: ``show`` and ``--json`` say only whether one is set.
+
+The schedule (``--schedule``, ``--every-hours``) and the other options are checked by the source
+services, which every surface shares: an option out of range is refused with its range.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
+from django.utils import timezone
+
 from usersync.app import sources as services
-from usersync.app.directory.models import RunStatus, Source
+from usersync.app.directory.models import RunStatus, ScheduleKind, Source
 from usersync.app.orgs.models import Organization
-from usersync.connectors.errors import SourceError
-from usersync.connectors.scope import parse_dn
 
 from . import EXIT_FAILED, CommandError
-from .connection_report import print_report, report_ok
+from usersync.app.sources import connection_ok
+
+from .connection_report import print_report
 from .orgs import get_org
+from .scopes import SCOPE_EXAMPLE, parse_scope
 
 DIRECTORY_KINDS = [kind.value for kind in services.DIRECTORY_KINDS]
-SCOPE_EXAMPLE = "headquarters=OU=Headquarters,DC=example,DC=com"
+#: ``--schedule`` spells ScheduleKind's values with dashes, like every option.
+SCHEDULES = {value.replace("_", "-"): value for value in ScheduleKind.values}
 
 
 def register(sub) -> None:
@@ -78,9 +86,10 @@ def _directory_options(parser, editing: bool) -> None:
     add("--url", action="append", dest="urls", metavar="URL", required=needed,
         help="ldaps://host[:636], or ldap://host[:389] with StartTLS; repeat for failover, "
         "in order")
-    add("--bind-dn", required=needed, help="the read-only account to bind as: a DN, or a UPN (user@domain)")
-    add("--password-file", metavar="FILE", required=needed, help="file holding the bind password ('-': standard "
-        "input); one trailing newline is ignored")
+    add("--bind-dn", required=needed,
+        help="the read-only account to bind as: a DN, or a UPN (user@domain)")
+    add("--password-file", metavar="FILE", required=needed, help="file holding the bind "
+        "password ('-': standard input); one trailing newline is ignored")
     add("--ca-file", metavar="FILE", help="PEM file of the CA certificate(s) that issued the "
         "server's certificate (default: the system's trusted CAs)")
     add("--scope", action="append", dest="scopes", metavar="LOCATION=BASE_DN", required=needed,
@@ -106,6 +115,17 @@ def _directory_options(parser, editing: bool) -> None:
     add("--safeguard-percent", type=float, help="block a run archiving more than this share")
     add("--safeguard-minimum", type=int, help="…and at least this many contacts")
     add("--safeguard-maximum", type=int, help="block a run archiving more than this many")
+    add("--schedule", choices=list(SCHEDULES), help="manual (the default for a new source): "
+        "only when asked; every-hours: at minute :01 every N hours (--every-hours, default 24) "
+        "in the organization's time zone; after-last: 24 hours after the last sync started")
+    add("--every-hours", type=int, metavar="N", help="run every N hours (1-24) at minute :01; "
+        "implies --schedule every-hours")
+    add("--welcome-email", action=argparse.BooleanOptionalAction, default=None,
+        help="email a welcome to each contact the source creates (default: no)")
+    add("--new-contact-channels", metavar="LIST", help="how contacts the source creates are "
+        "notified: a comma-separated list of email, sms, slack (default: all), or none")
+    add("--full-reconcile-hours", type=int, metavar="N", help="an incremental read is a full "
+        "read at least every N hours (1-720, default 24)")
     if editing:
         add("--no-ca-file", action="store_true", help="trust the system's CAs again")
         add("--default-filter", action="store_true", help="go back to the kind's default filter")
@@ -116,54 +136,6 @@ def _directory_options(parser, editing: bool) -> None:
         add("--secure", action="store_true", help="undo --insecure")
         add("--archive-missing", action="store_true", help="undo --no-archive-missing")
     add("--json", action="store_true", help="print the source (without its password) as JSON")
-
-
-def parse_scope(value: str, multi_location: bool, locations: list[str] | tuple = ()) -> dict:
-    """One ``--scope`` value as ``{"base", "location"}``.
-
-    A multi-location organization gives ``LOCATION=BASE_DN``: the value is split at its first
-    ``=``, since the base DN has ``=`` signs of its own. A global organization gives ``BASE_DN``
-    alone: the whole value is the base.
-    """
-    value = value.strip()
-    if not multi_location:
-        _no_location(value)
-        return {"base": value}
-    location, sep, base = value.partition("=")
-    location, base = location.strip(), base.strip()
-    known = {identifier.lower(): identifier for identifier in locations}
-    if location.lower() not in known and _bare_dn(value):
-        raise CommandError(
-            f"--scope {value!r} names no location: write LOCATION=BASE_DN, e.g. "
-            f"{(list(known.values()) or ['headquarters'])[0]}={value} (locations: "
-            f"{', '.join(known.values()) or 'none'})")
-    if not sep or not location or not base:
-        raise CommandError(f"--scope {value!r}: write LOCATION=BASE_DN, e.g. {SCOPE_EXAMPLE}")
-    return {"base": base, "location": known.get(location.lower(), location)}
-
-
-def _bare_dn(value: str) -> bool:
-    """Whether ``value`` is a DN alone (``OU=HQ,DC=x``), not ``location=DN``.
-
-    Both parse as DNs: ``headquarters=OU=HQ,DC=x`` is the RDN ``headquarters`` = ``OU=HQ``. What
-    tells them apart is the first RDN's value: a real one holds no ``=``.
-    """
-    try:
-        first = parse_dn(value)[:1]
-    except SourceError:
-        return False
-    return bool(first) and not any("=" in part for _, part in first[0])
-
-
-def _no_location(value: str) -> None:
-    """A global organization's scope that starts with ``location=`` is a mistake."""
-    try:
-        parse_dn(value)
-    except SourceError:
-        return  # the settings' validation explains what a DN looks like
-    if not _bare_dn(value):
-        raise CommandError(f"--scope {value!r}: the organization is global (it has no "
-                           "locations), so give only the base DN, e.g. OU=Staff,DC=example,DC=com")
 
 
 def read_password(path: str) -> str:
@@ -226,7 +198,32 @@ def _options(args) -> dict:
         "safeguard_percent": args.safeguard_percent,
         "safeguard_minimum": args.safeguard_minimum,
         "safeguard_maximum": args.safeguard_maximum,
+        "schedule": _schedule(args),
+        "schedule_hours": args.every_hours,
+        "welcome_email": args.welcome_email,
+        "new_contact_channels": _channels(args.new_contact_channels),
+        "full_reconcile_hours": args.full_reconcile_hours,
     }
+
+
+def _channels(value: str | None) -> list[str] | None:
+    """``--new-contact-channels email,sms`` (or ``none``) as a list; checked by the service."""
+    if value is None:
+        return None
+    if value.strip().lower() == "none":
+        return []
+    return [item.strip().lower() for item in value.split(",") if item.strip()]
+
+
+def _schedule(args) -> str | None:
+    """``--schedule``'s value; ``--every-hours`` alone means every-hours."""
+    chosen = SCHEDULES[args.schedule] if args.schedule else None
+    if args.every_hours is None:
+        return chosen
+    if chosen not in (None, ScheduleKind.EVERY_HOURS):
+        raise CommandError(f"--every-hours sets an every-hours schedule: it contradicts "
+                           f"--schedule {args.schedule}")
+    return ScheduleKind.EVERY_HOURS
 
 
 def _switch(args, on: str, off: str) -> bool | None:
@@ -280,6 +277,7 @@ def _done(args, source: Source, verb: str) -> int:
     if settings.get("insecure"):
         print("  warning: --insecure: ldap:// connections are not encrypted, and the bind "
               "password crosses the network in clear")
+    print(f"Schedule:   {services.schedule_text(source)}; next run: {next_run(source)}")
     print(f"Test it:    usersync source test --org {source.organization.slug} --source "
           f"{source.name}")
     print(f"Preview:    usersync sync --org {source.organization.slug} --source {source.name} "
@@ -294,15 +292,32 @@ def _show(args) -> int:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     settings = data.pop("settings")
+    for key in ("schedule_hours", "next_run_at"):
+        del data[key]
+    data["schedule"] = services.schedule_text(source)
+    data["next_run"] = next_run(source)
     for key, value in data.items():
-        print(f"{key:18} {value}")
+        print(f"{key:20} {value}")
     for key, value in settings.items():
         if key == "ca_pem":
             value = f"{value.count('BEGIN CERTIFICATE')} CA certificate(s)"
         if isinstance(value, list):
-            value = "\n".join(f"{'':19}{_item(v)}" for v in value).lstrip() or "(none)"
-        print(f"{key:18} {value}")
+            value = "\n".join(f"{'':21}{_item(v)}" for v in value).lstrip() or "(none)"
+        print(f"{key:20} {value}")
     return 0
+
+
+def next_run(source: Source) -> str:
+    """When the scheduler next runs the source, in its organization's time zone."""
+    if source.schedule == ScheduleKind.MANUAL:
+        return "none (manual only)"
+    if not source.enabled:
+        return "none (the source is disabled)"
+    local = services.next_run_local(source)
+    if local is None:
+        return "set at the scheduler's next tick (within a minute of a worker running)"
+    when = f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({source.organization.time_zone})"
+    return f"due now (since {when})" if source.next_run_at <= timezone.now() else when
 
 
 def _item(value) -> str:
@@ -318,7 +333,7 @@ def _test(args) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
     else:
         print_report(report, source.settings.get("urls", []))
-    return 0 if report_ok(report) else EXIT_FAILED
+    return 0 if connection_ok(report) else EXIT_FAILED
 
 
 def _remove(args) -> int:

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from .delta import Totals
 from .desired import FIELD_LABELS, Desired, Placement, Rejected, build
 from .mapping import AttributeMapping
 from .matching import (
@@ -33,6 +34,11 @@ def _refuse_plain_secret(value: str) -> str:
     raise ValueError("a secret (PIN) must be hashed: give Policy a hash_secret")
 
 
+#: The message channels, by the contact field that makes a channel usable.
+CHANNEL_FIELDS = {"email": "email", "sms": "sms_phone", "slack": "slack"}
+CHANNELS = frozenset(CHANNEL_FIELDS)
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """Everything about the source and organization that planning needs, as plain values."""
@@ -45,6 +51,8 @@ class Policy:
     contact_limit: int | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     hash_secret: Callable[[str], str] = field(default=_refuse_plain_secret)
+    #: How a new contact is notified (its message rules), among the channels it has a value for.
+    channels: frozenset[str] = CHANNELS
 
 
 def plan(
@@ -52,25 +60,36 @@ def plan(
     existing: Iterable[ExistingContact],
     policy: Policy,
     state: SourceState = SourceState(),
+    totals: Totals | None = None,
 ) -> Plan:
-    planner = _Planner(snapshot, ContactIndex(existing, policy.source_id), policy, state)
+    """The plan of ``snapshot`` against the ``existing`` contacts: every contact of the
+    organization, or — for a delta only — those ``delta.needs`` names, with the ``totals``
+    counted over the whole organization (what the safeguards and the contact limit need)."""
+    if totals is not None and snapshot.kind is not SnapshotKind.DELTA:
+        raise ValueError("only a delta can be planned from part of the contacts: a full "
+                         "snapshot archives every managed contact it does not contain")
+    planner = _Planner(snapshot, ContactIndex(existing, policy.source_id), policy, state, totals)
     operations = planner.run()
+    managed_active = (totals.managed_active if totals is not None
+                      else sum(1 for c in planner.index.managed() if c.active))
     result = Plan(
         operations=tuple(operations),
         kind=snapshot.kind,
         complete=snapshot.complete,
         read=len(snapshot.records),
-        managed_active=sum(1 for c in planner.index.managed() if c.active),
+        managed_active=managed_active,
     )
     return result.with_blocked(verdict(result, policy.thresholds))
 
 
 class _Planner:
-    def __init__(self, snapshot, index: ContactIndex, policy: Policy, state: SourceState):
+    def __init__(self, snapshot, index: ContactIndex, policy: Policy, state: SourceState,
+                 totals: Totals | None = None):
         self.snapshot = snapshot
         self.index = index
         self.policy = policy
         self.state = state
+        self.totals = totals
         self.claimed: set[int] = set()
         self.protected: set[int] = set()
         self.operations: list[Operation] = []
@@ -141,7 +160,9 @@ class _Planner:
                                        else built[0].anchor)
             if anchor and anchor in self.state.ignored:
                 self.protected.update(c.id for c in self.index.linked.get(anchor, []))
-                self.operations.append(_record_op(Op.SKIP, record, anchor=anchor,
+                # with its mapped values: the Directory users tab still shows who was ignored
+                want = None if isinstance(built, Rejected) else built[0]
+                self.operations.append(_record_op(Op.SKIP, record, want, anchor=anchor,
                                                   reason="ignored by an admin"))
                 continue
             if isinstance(built, Rejected):
@@ -205,7 +226,7 @@ class _Planner:
         if isinstance(decision, New):
             if record.disabled:  # whatever the option: keeping a disabled account never creates one
                 return _record_op(Op.SKIP, record, want, reason="disabled in the directory; not created")
-            return _record_op(Op.CREATE, record, want, channels=_channels(want))
+            return _record_op(Op.CREATE, record, want, channels=_channels(want, self.policy.channels))
         contact = decision.contact
         link = isinstance(decision, Matched) or decision.relink
         if self._dormant(record):
@@ -220,7 +241,7 @@ class _Planner:
                                   reason="disabled in the directory")
             return _record_op(Op.UNCHANGED, record, want, contact_id=contact.id)
         changes = _diff(contact, want)
-        channels = () if contact.has_message_rules else _channels(want)
+        channels = () if contact.has_message_rules else _channels(want, self.policy.channels)
         if not contact.active:
             op = Op.REACTIVATE
         elif changes or channels:
@@ -258,7 +279,8 @@ class _Planner:
         limit = self.policy.contact_limit
         if limit is None:
             return operations
-        active = sum(1 for c in self.index.by_id.values() if c.active)
+        active = (self.totals.organization_active if self.totals is not None
+                  else sum(1 for c in self.index.by_id.values() if c.active))
         active -= sum(1 for o in operations if o.op is Op.ARCHIVE)
         held = []
         for operation in operations:
@@ -296,9 +318,9 @@ def _diff(contact: ExistingContact, want: Desired) -> tuple[Change, ...]:
     return tuple(changes)
 
 
-def _channels(want: Desired) -> tuple[str, ...]:
-    names = {"email": "email", "sms_phone": "sms", "slack": "slack"}
-    return tuple(channel for name, channel in names.items() if want.values.get(name))
+def _channels(want: Desired, allowed: frozenset[str]) -> tuple[str, ...]:
+    return tuple(channel for channel, name in CHANNEL_FIELDS.items()
+                 if channel in allowed and want.values.get(name))
 
 
 def _contact_label(contact: ExistingContact) -> str:

@@ -36,14 +36,23 @@ def error_body(code: str, message: str, hint: str = "", errors: list | None = No
     return {"code": code, "message": message, "hint": hint, "errors": errors or []}
 
 
+def _field(loc) -> str:
+    """Where a request validation error is, as the caller wrote it: ``("body", "payload",
+    "schedule_hours")`` is ``schedule_hours`` (the body's parameter name is ours, not theirs)."""
+    parts = [str(part) for part in loc]
+    if parts[:1] == ["body"]:
+        parts = parts[2:] or parts[1:]
+    return ".".join(parts)
+
+
 def register(api: NinjaAPI) -> None:
     def reply(request, status: int, *args, **kwargs):
         return api.create_response(request, error_body(*args, **kwargs), status=status)
 
     @api.exception_handler(RequestValidationError)
     def invalid_request(request, exc: RequestValidationError):
-        problems = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",)),
-                     "message": e.get("msg", "is not valid")} for e in exc.errors]
+        problems = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "is not valid")}
+                    for e in exc.errors]
         first = problems[0] if problems else {"field": "", "message": "is not valid"}
         return reply(request, 422, "invalid", f"{first['field']}: {first['message']}",
                      "correct the fields listed in errors", problems)

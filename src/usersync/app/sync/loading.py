@@ -5,16 +5,29 @@ One query per table, never one per record.
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
+from django.db import connection
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
+
 from usersync.app.directory.models import Contact, ContactStatus, DirectoryObject, MessageRule, Source
 from usersync.app.keys import hash_secret
+from usersync.core import delta
+from usersync.core.delta import Totals
 from usersync.core.desired import Placement
 from usersync.core.mapping import AttributeMapping
 from usersync.core.planning import Policy
-from usersync.core.records import CONTACT_FIELDS, ExistingContact, SourceState
+from usersync.core.records import CONTACT_FIELDS, ExistingContact, Snapshot, SourceState
 from usersync.core.safeguards import Thresholds
+
+from . import bulk
 
 #: Contact fields as the core names them → model columns.
 MODEL_FIELDS = {name: ("pin_hash" if name == "pin" else name) for name in CONTACT_FIELDS}
+_COLUMNS = ("id", "status", "source_id", "anchor", "aliases", "location__identifier",
+            *MODEL_FIELDS.values())
 
 
 def existing_contacts(organization_id: int) -> list[ExistingContact]:
@@ -24,23 +37,87 @@ def existing_contacts(organization_id: int) -> list[ExistingContact]:
         .values_list("contact_id", flat=True)
         .distinct()
     )
-    columns = ["id", "status", "source_id", "anchor", "aliases", "location__identifier",
-               *MODEL_FIELDS.values()]
-    rows = Contact.objects.filter(organization_id=organization_id).values_list(*columns)
-    contacts = []
-    for row in rows.iterator(chunk_size=5000):
-        contact_id, status, source_id, anchor, aliases, location, *values = row
-        contacts.append(ExistingContact(
-            id=contact_id,
-            fields=dict(zip(MODEL_FIELDS, values)),
-            location=location,
-            active=status == ContactStatus.ACTIVE,
-            source_id=source_id,
-            anchor=anchor,
-            aliases=tuple(aliases or ()),
-            has_message_rules=contact_id in with_rules,
-        ))
-    return contacts
+    rows = Contact.objects.filter(organization_id=organization_id).values_list(*_COLUMNS)
+    return [_existing(row, with_rules) for row in rows.iterator(chunk_size=5000)]
+
+
+def contacts_to_plan(source: Source, snapshot: Snapshot, policy: Policy,
+                     state: SourceState) -> tuple[list[ExistingContact], Totals | None]:
+    """The contacts ``planning.plan`` compares ``snapshot`` with, and the totals it needs when
+    that is not every contact: a delta loads only what it names (``delta.needs``), so that an
+    incremental run of a few changes does not read the whole organization."""
+    needs = delta.needs(snapshot, policy, state)
+    if needs is None:
+        return existing_contacts(source.organization_id), None
+    return _needed_contacts(source, needs), _totals(source)
+
+
+def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact]:
+    """One query (a scan of the organization's contacts) for a day of changes: every condition
+    ORed, each list of values cut to what the backend takes in one statement."""
+    org = source.organization_id
+    wanted = [
+        (needs.anchors, lambda part: Q(source_id=source.pk, anchor__in=part)),
+        (needs.contact_ids, lambda part: Q(id__in=part)),
+        *((values, lambda part, key=key: Q(**{f"{key}__in": part}))
+          for key, values in needs.keys.items()),
+        (needs.keys["email"], lambda part: _has_alias(org, part)),
+    ]
+    size = max(1, bulk._max_params() // len(wanted) - 1)  # - 1: the alias query's organization
+    parts = [(_parts(values, size), condition) for values, condition in wanted]
+    rows = {}
+    for index in range(max(len(cut) for cut, _ in parts)):
+        conditions = [condition(cut[index]) for cut, condition in parts if index < len(cut)]
+        query = Contact.objects.filter(reduce(operator.or_, conditions), organization_id=org)
+        rows.update((row[0], row) for row in query.values_list(*_COLUMNS))
+    with_rules = set()
+    for part in _parts(rows, size):
+        with_rules.update(MessageRule.objects.filter(contact_id__in=part)
+                          .values_list("contact_id", flat=True).distinct())
+    return [_existing(row, with_rules) for row in rows.values()]
+
+
+def _has_alias(organization_id: int, addresses: list[str]) -> Q:
+    """Contacts of the organization with one of ``addresses`` among their email aliases (a JSON
+    list): PostgreSQL's jsonb ``?|``, SQLite's ``json_each``."""
+    if connection.vendor == "postgresql":
+        return Q(aliases__has_any_keys=addresses)
+    table = Contact._meta.db_table
+    marks = ", ".join(["%s"] * len(addresses))
+    return Q(id__in=RawSQL(
+        f"SELECT c.id FROM {table} c, json_each(c.aliases) a "
+        f"WHERE c.organization_id = %s AND a.value IN ({marks})",
+        (organization_id, *addresses)))
+
+
+def _totals(source: Source) -> Totals:
+    active = Contact.objects.filter(organization_id=source.organization_id,
+                                    status=ContactStatus.ACTIVE)
+    return Totals(
+        # the contacts planning counts as managed: linked to an anchor of this source
+        managed_active=active.filter(source_id=source.pk, anchor__isnull=False)
+        .exclude(anchor="").count(),
+        organization_active=active.count(),
+    )
+
+
+def _parts(values, size: int) -> list[list]:
+    values = sorted(values)
+    return [values[start:start + size] for start in range(0, len(values), size)]
+
+
+def _existing(row: tuple, with_rules: set[int]) -> ExistingContact:
+    contact_id, status, source_id, anchor, aliases, location, *values = row
+    return ExistingContact(
+        id=contact_id,
+        fields=dict(zip(MODEL_FIELDS, values)),
+        location=location,
+        active=status == ContactStatus.ACTIVE,
+        source_id=source_id,
+        anchor=anchor,
+        aliases=tuple(aliases or ()),
+        has_message_rules=contact_id in with_rules,
+    )
 
 
 def source_state(source: Source) -> SourceState:
