@@ -415,6 +415,7 @@ def test_every_hours_alone_implies_the_schedule_and_the_switches_turn_off(
     (("--schedule", "manual", "--every-hours", "3"), "contradicts --schedule manual"),
     (("--full-reconcile-hours", "0"), "a full reconcile runs every 1 to 720 hours"),
     (("--safeguard-percent", "150"), "a share from 0 to 100, not 150"),
+    (("--new-contact-channels", "email,fax"), "channels among email, slack, sms"),
 ])
 def test_options_out_of_range_are_refused_with_their_range(berlin, capsys, tmp_path, args,
                                                            message):
@@ -425,6 +426,18 @@ def test_options_out_of_range_are_refused_with_their_range(berlin, capsys, tmp_p
 
     assert code == 2 and message in err, err
     assert show(capsys) == before
+
+
+def test_new_contact_channels_are_a_list_or_none(berlin, capsys, tmp_path):
+    add_ldap(capsys, tmp_path)
+    assert show(capsys)["new_contact_channels"] == ["email", "slack", "sms"]  # the default: all
+
+    run_cli(capsys, "source", "edit", "--org", "berlin", "--name", "corp",
+            "--new-contact-channels", "SMS, email")
+    assert show(capsys)["new_contact_channels"] == ["email", "sms"]
+    run_cli(capsys, "source", "edit", "--org", "berlin", "--name", "corp",
+            "--new-contact-channels", "none")
+    assert show(capsys)["new_contact_channels"] == []
 
 
 def test_schedule_names_are_spelled_with_dashes(berlin, capsys, tmp_path):

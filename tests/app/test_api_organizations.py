@@ -54,12 +54,23 @@ def test_organization_values_are_validated(operator, acme):
     assert duplicate.status_code == 422 and "slug" in error_of(duplicate)["message"]
 
 
-def test_an_org_admin_may_not_create_or_edit_organizations(acme_admin):
+def test_an_org_admin_edits_its_settings_but_neither_creates_nor_sets_the_limit(acme_admin):
     api = session_api(acme_admin)
     assert api.post("/organizations", {"slug": "x", "name": "X"}).status_code == 403
-    response = api.patch("/organizations/acme", {"name": "Renamed"})
-    assert response.status_code == 403 and error_of(response)["code"] == "forbidden"
-    assert Organization.objects.get(slug="acme").name == "Acme"
+    limited = api.patch("/organizations/acme", {"name": "Renamed", "contact_limit": 9999})
+    assert limited.status_code == 403 and error_of(limited)["code"] == "forbidden"
+    assert Organization.objects.get(slug="acme").name == "Acme"  # nothing of it was applied
+
+    edited = api.patch("/organizations/acme", {
+        "name": "Acme Ltd", "notify_on": "problems",
+        "notification_emails": ["IT@acme.example"], "time_zone": "Europe/Berlin"})
+
+    assert edited.status_code == 200, edited.content
+    assert (edited.json()["name"], edited.json()["notify_on"],
+            edited.json()["notification_emails"], edited.json()["time_zone"]) == (
+        "Acme Ltd", "problems", ["it@acme.example"], "Europe/Berlin")
+    bad = api.patch("/organizations/acme", {"notify_on": "sometimes"})
+    assert bad.status_code == 422 and error_of(bad)["errors"][0]["field"] == "notify_on"
 
 
 def test_locations_follow_the_identifier_rules(acme_admin, acme):

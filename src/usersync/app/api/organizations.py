@@ -1,4 +1,5 @@
-"""Organizations: everyone lists and reads the ones they may see; operators create and edit."""
+"""Organizations: everyone lists and reads the ones they may see; operators create them;
+admins edit their settings (the contact limit, which the deployment's plan sets, is operators')."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ninja.responses import Status
 
 from usersync.app.accounts import access
 from usersync.app.orgs import services
-from usersync.app.orgs.models import Organization
+from usersync.app.orgs.models import NotifyOn, Organization
 
 from .schemas import ERRORS, TEXT, Error, Input, OrgRef
 
@@ -25,6 +26,8 @@ class OrganizationOut(Schema):
     default_region: str
     time_zone: str
     notification_emails: list[str]
+    notify_on: NotifyOn = Field(..., description="Which runs email the summary: every_run, "
+                                "changes (changed something, failed or blocked), problems.")
     locations: list[str] = Field(..., description="The identifiers of its locations.")
     created_at: datetime
 
@@ -42,6 +45,7 @@ class OrganizationIn(Input):
     default_region: str = Field("US", min_length=2, max_length=2)
     time_zone: str = Field("UTC", max_length=64, pattern=TEXT)
     notification_emails: list[str] = []
+    notify_on: NotifyOn = NotifyOn.EVERY_RUN
 
 
 class OrganizationPatch(Input):
@@ -50,6 +54,7 @@ class OrganizationPatch(Input):
     default_region: str | None = Field(None, min_length=2, max_length=2)
     time_zone: str | None = Field(None, max_length=64, pattern=TEXT)
     notification_emails: list[str] | None = None
+    notify_on: NotifyOn | None = None
 
 
 def _loaded(queryset):
@@ -78,10 +83,12 @@ def read_organization(request, org: OrgRef):
 
 @router.patch("/organizations/{org}", response={200: OrganizationOut, ERRORS: Error})
 def edit_organization(request, org: OrgRef, payload: OrganizationPatch):
-    """Operators only."""
+    """Admins of the organization; the contact limit, operators only."""
     organization = access.require_org(request, org, write=True)
-    access.require_operator(request)
     changes = payload.dict(exclude_unset=True)
-    if changes.get("name") is None:
-        changes.pop("name", None)
+    if "contact_limit" in changes:
+        access.require_operator(request)
+    for name in ("name", "notify_on", "notification_emails", "default_region", "time_zone"):
+        if name in changes and changes[name] is None:
+            del changes[name]  # null keeps the value: these have no "unset"
     return services.edit_organization(organization, **changes)

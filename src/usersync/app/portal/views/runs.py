@@ -18,6 +18,8 @@ from usersync.app.sync.export import write_plan
 from usersync.app.sync.runs import RunRefused
 from usersync.core.plan import COUNT_KEYS, Op, Plan
 
+from .. import plan_view
+
 PAGE_SIZE = 200
 SHOWN_ARCHIVES = 500
 
@@ -39,12 +41,13 @@ def run_detail(request, slug: str, run_id: int):
     archives = plan.of(Op.ARCHIVE) if run.status == RunStatus.BLOCKED else []
     names = _contact_names(run, [o.contact_id for o in (*page.object_list,
                                                         *archives[:SHOWN_ARCHIVES])])
+    read_why, notices = plan_view.split_notices(run.notices)
     return render(request, "portal/run.html", {
         "org": run.organization, "run": run, "plan": plan if run.plan else None,
-        "page": page, "op": wanted,
-        "rows": [(o, names.get(o.contact_id)) for o in page.object_list],
+        "page": page, "op": wanted, "read_why": read_why, "notices": notices,
+        "rows": plan_view.rows(page.object_list, names, _created(run, page.object_list)),
         "ops": [(op.value, COUNT_KEYS[op], plan.counts[COUNT_KEYS[op]]) for op in Op],
-        "archives": [(o, names.get(o.contact_id)) for o in archives[:SHOWN_ARCHIVES]],
+        "archives": plan_view.rows(archives[:SHOWN_ARCHIVES], names),
         "more_archives": max(0, len(archives) - SHOWN_ARCHIVES),
         "writable": access.can_write(request, run.organization), "duration": duration(run),
     })
@@ -65,6 +68,16 @@ def _contact_names(run: SyncRun, ids) -> dict[int, str]:
     wanted = {i for i in ids if i}
     found = Contact.objects.filter(organization=run.organization, pk__in=wanted)
     return {c.pk: str(c) for c in found.only("first_name", "last_name")}
+
+
+def _created(run: SyncRun, operations) -> dict[str, int]:
+    """The contacts a succeeded run created, by anchor (the plan was made before they existed)."""
+    anchors = [o.anchor for o in operations if o.op is Op.CREATE and o.anchor]
+    if run.status != RunStatus.SUCCEEDED or not anchors:
+        return {}
+    found = Contact.objects.filter(organization=run.organization, source=run.source_id,
+                                   anchor__in=anchors)
+    return dict(found.values_list("anchor", "pk"))
 
 
 @login_required
