@@ -1,6 +1,9 @@
 """Field normalization: what an admin's data becomes, and what is refused with a usable message."""
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from usersync.core import normalize
 from usersync.core.normalize import FieldError
@@ -89,6 +92,45 @@ def test_invalid_phones_are_refused(raw, region):
         normalize.sms_phone(raw, region)
     assert error.value.field == "sms_phone"
     assert "not a valid phone number" in error.value.message
+
+
+def _phonenumbers_e164(raw: str, region: str) -> str | None:
+    """The unmemoized computation, as it was before the memo: the reference."""
+    try:
+        number = phonenumbers.parse(raw, region or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+PHONE_TEXT = st.text(alphabet="+0123456789 ()-.x", max_size=18)
+NATIONAL = st.builds(lambda a, b: f"0{a} {b}", st.integers(1, 99), st.integers(0, 99_999_999))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(PHONE_TEXT, NATIONAL), st.sampled_from(["US", "us", "FR", "NL", "GB", "", "ZZ"]))
+def test_remembered_phone_numbers_normalize_exactly_as_phonenumbers_does(raw, region):
+    """The memo changes no answer, neither the first time nor from memory: valid numbers give
+    the same E.164 form, invalid ones the same error for the field asked about."""
+    expected = _phonenumbers_e164(raw.strip(), region.strip().upper())
+    for field in ("sms_phone", "mobile"):  # the second call comes from the memo
+        if not raw.strip():
+            assert normalize.sms_phone(raw, region, field) == ""
+        elif expected is None:
+            with pytest.raises(FieldError) as error:
+                normalize.sms_phone(raw, region, field)
+            assert error.value.field == field and "not a valid phone number" in error.value.message
+        else:
+            assert normalize.sms_phone(raw, region, field) == expected
+
+
+def test_a_number_seen_again_is_not_parsed_again():
+    normalize.sms_phone("+1 650 253 0099", "US")
+    hits = normalize._e164.cache_info().hits
+    assert normalize.sms_phone("+1 650 253 0099", "US") == "+16502530099"
+    assert normalize._e164.cache_info().hits == hits + 1
 
 
 @pytest.mark.parametrize("raw", ["1234", "12345", "123456", " 0000 ", ""])

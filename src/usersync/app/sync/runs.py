@@ -133,12 +133,10 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
         run.connection = _connected(reading, attempted)
     notices = _notices(reading, insecure)
     progress(f"planning {len(reading.snapshot.records)} records")
-    plan = planning.plan(
-        reading.snapshot,
-        loading.existing_contacts(source.organization_id),
-        loading.policy(source, reading.mapping),
-        loading.source_state(source),
-    )
+    policy, state = loading.policy(source, reading.mapping), loading.source_state(source)
+    # a delta loads only the contacts it names, with the organization's totals
+    existing, totals = loading.contacts_to_plan(source, reading.snapshot, policy, state)
+    plan = planning.plan(reading.snapshot, existing, policy, state, totals)
     if run is None:
         return Outcome("preview", plan, None, notices)
     progress("applying" if not plan.blocked else "blocked")
