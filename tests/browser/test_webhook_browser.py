@@ -5,9 +5,9 @@ destinations and the URL names localhost."""
 
 from __future__ import annotations
 
-import os
 import re
 
+from browsing import shoot
 from playwright.sync_api import expect
 
 
@@ -24,8 +24,7 @@ def test_add_a_webhook_send_a_test_event_and_read_the_log(page, portal):
     hooks = page.get_by_role("region", name="Webhooks", exact=True)
     expect(hooks.get_by_role("row", name=re.compile("localhost:9"))).to_contain_text("enabled")
 
-    if os.environ.get("USERSYNC_SCREENSHOT_DIR"):
-        page.screenshot(path=os.path.join(os.environ["USERSYNC_SCREENSHOT_DIR"], "webhooks.png"))
+    shoot(page, "webhooks")
     hooks.get_by_role("link", name="https://localhost:9/usersync").click()
     assert shown not in page.content()
     page.get_by_role("button", name="Send test event").click()
@@ -36,8 +35,7 @@ def test_add_a_webhook_send_a_test_event_and_read_the_log(page, portal):
     expect(row).to_contain_text("localhost (127.0.0.1) is a loopback address")
     expect(row).to_contain_text("USERSYNC_ALLOW_PRIVATE_DESTINATIONS=1")
     expect(row.locator(".pill")).to_have_text("pending")
-    if os.environ.get("USERSYNC_SCREENSHOT_DIR"):
-        page.screenshot(path=os.path.join(os.environ["USERSYNC_SCREENSHOT_DIR"], "webhook.png"))
+    shoot(page, "webhook")
 
     page.get_by_role("button", name="Disable").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("disabled")
