@@ -23,6 +23,12 @@ from .models import SUBSCRIBABLE, EventStatus, Webhook, WebhookEvent
 LOG_PAGE = 50
 
 
+def _webhook(request, slug: str, webhook_id: int, write: bool) -> tuple:
+    """The organization and its webhook ``webhook_id``; 404 for another organization's."""
+    org = access.require_org(request, slug, write=write)
+    return org, get_object_or_404(Webhook, organization=org, pk=webhook_id)
+
+
 @login_required
 def webhooks(request, slug: str):
     org = access.require_org(request, slug, write=request.method == "POST")
@@ -50,8 +56,7 @@ def webhooks(request, slug: str):
 def webhook(request, slug: str, webhook_id: int):
     """The webhook's page; a POST changes what it carries: ``url``, ``events`` (with
     ``edit_events``), ``enabled`` (``1`` or ``0``)."""
-    org = access.require_org(request, slug, write=request.method == "POST")
-    hook = get_object_or_404(Webhook, organization=org, pk=webhook_id)
+    org, hook = _webhook(request, slug, webhook_id, write=request.method == "POST")
     if request.method != "POST":
         return _page(request, org, hook)
     try:
@@ -72,8 +77,7 @@ def webhook(request, slug: str, webhook_id: int):
 @login_required
 @require_POST
 def send_test(request, slug: str, webhook_id: int):
-    org = access.require_org(request, slug, write=True)
-    hook = get_object_or_404(Webhook, organization=org, pk=webhook_id)
+    org, hook = _webhook(request, slug, webhook_id, write=True)
     try:
         services.send_test(hook)
     except services.WebhookRefused as refused:
@@ -87,8 +91,7 @@ def send_test(request, slug: str, webhook_id: int):
 @login_required
 @require_POST
 def rotate_secret(request, slug: str, webhook_id: int):
-    org = access.require_org(request, slug, write=True)
-    hook = get_object_or_404(Webhook, organization=org, pk=webhook_id)
+    org, hook = _webhook(request, slug, webhook_id, write=True)
     secret = services.rotate_secret(hook)
     messages.success(request, "The webhook has a new secret, in force from now on. Copy it now: "
                               "it is shown only this once.")
@@ -98,8 +101,7 @@ def rotate_secret(request, slug: str, webhook_id: int):
 @login_required
 @require_POST
 def remove(request, slug: str, webhook_id: int):
-    org = access.require_org(request, slug, write=True)
-    hook = get_object_or_404(Webhook, organization=org, pk=webhook_id)
+    org, hook = _webhook(request, slug, webhook_id, write=True)
     hook.delete()
     messages.success(request, f"Removed the webhook {hook.url} and its delivery log.")
     return redirect("portal:webhooks", slug=org.slug)

@@ -81,6 +81,15 @@ class Context:
     def go(self, step: str):
         return redirect(f"{self.url}?step={step}")
 
+    def advance(self, draft: dict, errors: dict, to: str | None = None):
+        """A step's form posted: keep it and go on (to the next step, or ``to``), or show it
+        again with its errors (nothing kept)."""
+        if errors:
+            self.draft = draft
+            return self.render(errors)
+        self.keep(draft)
+        return self.go(to or self.next_step())
+
     def next_step(self) -> str:
         names = [name for name, _ in steps_of(self.draft)]
         return names[min(names.index(self.step) + 1, len(names) - 1)]
@@ -114,12 +123,7 @@ def _kind_context(ctx):
 
 
 def _kind_post(ctx):
-    draft, errors = forms.kind_step(ctx.request.POST, ctx.draft, ctx.org)
-    if errors:
-        ctx.draft = draft
-        return ctx.render(errors)
-    ctx.keep(draft)
-    return ctx.go(ctx.next_step())
+    return ctx.advance(*forms.kind_step(ctx.request.POST, ctx.draft, ctx.org))
 
 
 def _connection_context(ctx):
@@ -135,11 +139,7 @@ def _connection_post(ctx):
     draft, errors = forms.connection_step(request.POST, request.FILES, ctx.draft)
     if not drafts.has_password(ctx.org, draft):
         errors["password"] = ["enter the password of the bind account"]
-    if errors:
-        ctx.draft = draft
-        return ctx.render(errors)
-    ctx.keep(draft)
-    return ctx.go("test" if request.POST.get("action") != "next" else "scope")
+    return ctx.advance(draft, errors, "test" if request.POST.get("action") != "next" else "scope")
 
 
 def _test_context(ctx):
@@ -166,11 +166,7 @@ def _scope_post(ctx):
     draft, errors = forms.scope_step(ctx.request.POST, ctx.draft, ctx.org)
     if ctx.request.POST.get("action") == "count":
         return _live_count(ctx, draft, errors)
-    if errors:
-        ctx.draft = draft
-        return ctx.render(errors)
-    ctx.keep(draft)
-    return ctx.go(ctx.next_step())
+    return ctx.advance(draft, errors)
 
 
 def _live_count(ctx, draft, errors):
@@ -194,11 +190,7 @@ def _mapping_post(ctx):
     draft, errors = forms.mapping_step(ctx.request.POST, ctx.draft)
     if ctx.request.POST.get("action") == "samples":
         return _samples(ctx, draft, errors)
-    if errors:
-        ctx.draft = draft
-        return ctx.render(errors)
-    ctx.keep(draft)
-    return ctx.go(ctx.next_step())
+    return ctx.advance(draft, errors)
 
 
 def _samples(ctx, draft, errors):
