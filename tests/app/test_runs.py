@@ -85,6 +85,31 @@ def test_mass_removal_is_blocked_then_approved_archives_exactly_the_plan(acme):
     assert {c.identification: c.pk for c in active(acme)} == ids  # same records, same ids
 
 
+def test_updates_write_each_contacts_own_changes_and_reactivation_clears_the_archive(acme):
+    import_csv(acme, csv_bytes(*PEOPLE))
+    import_csv(acme, csv_bytes(*PEOPLE[:29]))  # person 30 leaves: archived
+    before = {c.identification: c for c in Contact.objects.filter(organization=acme)}
+    assert before["E0030"].status == "archived" and before["E0030"].archived_at is not None
+
+    changed = [person(1, dept="Support"), person(2, location="headquarters"),
+               *PEOPLE[2:29], person(30, "warehouse", first="Back")]
+    outcome = import_csv(acme, csv_bytes(*changed))
+
+    assert (outcome.plan.counts["updated"], outcome.plan.counts["reactivated"]) == (2, 1)
+    after = {c.identification: c for c in Contact.objects.filter(organization=acme)
+             .select_related("location")}
+    assert (after["E0001"].department, after["E0001"].location.identifier) == (
+        "Support", "headquarters")
+    assert (after["E0002"].department, after["E0002"].location.identifier) == (
+        "Sales", "headquarters")
+    back = after["E0030"]
+    assert (back.status, back.archived_at, back.archived_reason, back.first_name) == (
+        "active", None, "", "Back")
+    assert {k for k, c in after.items() if c.updated_at != before[k].updated_at} == {
+        "E0001", "E0002", "E0030"}
+    assert after["E0003"].updated_at == before["E0003"].updated_at
+
+
 def test_a_stale_blocked_plan_cannot_be_approved(acme):
     import_csv(acme, csv_bytes(*PEOPLE))
     blocked = import_csv(acme, csv_bytes(*PEOPLE[:5]))

@@ -1,12 +1,15 @@
-"""The decision between a full and a delta read, and the state saved after a read (pure)."""
+"""The decision between a full and a delta read, the state saved after a read, and the decoding
+of the sync info messages of a content-sync read (pure)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from ldap.syncrepl import SyncInfoMessage, SyncStateControl
+from pyasn1.error import PyAsn1Error
 
-from usersync.connectors import active_directory, openldap
+from usersync.connectors import active_directory, ldap_sync_info, openldap
 from usersync.connectors.ldap_incremental import (
     CONTENT_SYNC,
     MAX_WATERMARKS,
@@ -159,3 +162,111 @@ def test_content_sync_state_holds_the_cookie_of_each_base():
     assert state["cookies"] == cookies and state["server"] == "ldap://a" and "usn" not in state
     assert ad(state, method=CONTENT_SYNC, server="ldap://a",
               now=NOW + timedelta(hours=1)) == Delta(cookies, NOW)
+
+
+# --- the sync info messages of an incremental OpenLDAP read (ldap_sync_info) ---
+
+
+def tlv(tag: int, content: bytes, long_length: bool = False) -> bytes:
+    """One BER element (definite length; the long form when asked, as some servers send)."""
+    if len(content) < 0x80 and not long_length:
+        return bytes([tag, len(content)]) + content
+    size = len(content).to_bytes(max(1, (len(content).bit_length() + 7) // 8), "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
+
+
+COOKIE = tlv(0x04, b"rid=000,csn=20261122005537.084609Z#000000#000#000000")
+UUIDS = [bytes(range(i, i + 16)) for i in range(0, 48, 16)]
+
+
+def id_set(uuids, *, cookie=COOKIE, flag: bytes | None = b"\xff", long_length=False) -> bytes:
+    boolean = tlv(0x01, flag) if flag is not None else b""
+    items = b"".join(tlv(0x04, u) for u in uuids)
+    return tlv(0xA3, cookie + boolean + tlv(0x31, items, long_length), long_length)
+
+
+RECOGNIZED = {
+    "one id with cookie (what slapd sends)": id_set(UUIDS[:1]),
+    "ids, refreshDeletes false": id_set(UUIDS, flag=b"\x00"),
+    "ids, refreshDeletes absent (default false)": id_set(UUIDS, flag=None),
+    "ids without a cookie": id_set(UUIDS, cookie=b""),
+    "no ids": id_set([]),
+    "long lengths": id_set(UUIDS, long_length=True),
+    "many ids (a long set)": id_set([bytes([i % 256]) * 16 for i in range(300)]),
+    "an empty cookie": id_set(UUIDS[:1], cookie=tlv(0x04, b"")),
+    "newcookie": tlv(0x80, b"rid=000,csn=20261122005537.084609Z#000000#000#000000"),
+    "refreshDelete done": tlv(0xA1, COOKIE + tlv(0x01, b"\xff")),
+    "refreshDelete not done": tlv(0xA1, COOKIE + tlv(0x01, b"\x00")),
+    "refreshDelete, default done": tlv(0xA1, COOKIE),
+    "refreshPresent without a cookie": tlv(0xA2, tlv(0x01, b"\x00")),
+}
+UNRECOGNIZED = {
+    "empty refreshDelete": tlv(0xA1, b""),
+    "trailing bytes": id_set(UUIDS[:1]) + b"\x00",
+    "indefinite length": b"\xa3\x80" + COOKIE + tlv(0x31, tlv(0x04, UUIDS[0])) + b"\x00\x00",
+    "a uuid of 15 bytes": id_set([b"x" * 15]),
+    "no set of ids": tlv(0xA3, COOKIE + tlv(0x01, b"\xff")),
+}
+
+
+def _values(message) -> tuple:
+    return (message.newcookie, message.refreshDelete, message.refreshPresent, message.syncIdSet)
+
+
+@pytest.mark.parametrize("value", RECOGNIZED.values(), ids=RECOGNIZED.keys())
+def test_sync_info_messages_decode_to_what_python_ldap_decodes(value):
+    fast = ldap_sync_info._decode(value)  # decoded here, not handed to python-ldap
+    assert _values(fast) == _values(SyncInfoMessage(value))
+    assert ldap_sync_info.decode_sync_info(value) == fast
+
+
+@pytest.mark.parametrize("value", UNRECOGNIZED.values(), ids=UNRECOGNIZED.keys())
+def test_unrecognized_sync_info_messages_go_to_python_ldap(value):
+    with pytest.raises(ldap_sync_info._Unrecognized):
+        ldap_sync_info._decode(value)
+    try:
+        expected = _values(SyncInfoMessage(value))
+    except PyAsn1Error as error:  # malformed: it fails as python-ldap fails
+        with pytest.raises(type(error)):
+            ldap_sync_info.decode_sync_info(value)
+    else:
+        assert _values(ldap_sync_info.decode_sync_info(value)) == expected
+
+
+def test_a_sync_info_message_slapd_sent_decodes_to_its_id():
+    sent = bytes.fromhex(
+        "a37d04647269643d3030302c63736e3d32303236313132323030353533372e3038343630395a2330303030"
+        "303023303030233030303030302c64656c63736e3d32303236313132323030353632352e3430333236385a"
+        "2330303030303023303030233030303030300101ff311204102589de2e7a5b104192101338526e5359")
+    info = ldap_sync_info.decode_sync_info(sent)
+    assert info.syncIdSet["syncUUIDs"] == ["2589de2e-7a5b-1041-9210-1338526e5359"]
+    assert info.syncIdSet["refreshDeletes"] is True
+    assert info.syncIdSet["cookie"].startswith("rid=000,csn=20261122005537.084609Z")
+
+
+STATES = {
+    "add with a cookie": tlv(0x30, tlv(0x0A, b"\x01") + tlv(0x04, UUIDS[0]) + COOKIE),
+    "modify without a cookie": tlv(0x30, tlv(0x0A, b"\x02") + tlv(0x04, UUIDS[1])),
+    "delete": tlv(0x30, tlv(0x0A, b"\x03") + tlv(0x04, UUIDS[2])),
+    "present, long lengths": tlv(0x30, tlv(0x0A, b"\x00") + tlv(0x04, UUIDS[0], True), True),
+    "an empty cookie": tlv(0x30, tlv(0x0A, b"\x01") + tlv(0x04, UUIDS[0]) + tlv(0x04, b"")),
+}
+
+
+@pytest.mark.parametrize("value", STATES.values(), ids=STATES.keys())
+def test_sync_state_controls_decode_to_what_python_ldap_decodes(value):
+    fast, slow = ldap_sync_info.SyncState(), SyncStateControl()
+    fast.decodeControlValue(value)
+    slow.decodeControlValue(value)
+
+    assert ldap_sync_info._state(value) == (fast.state, fast.entryUUID, fast.cookie)
+    assert (fast.state, fast.entryUUID, fast.cookie) == (slow.state, slow.entryUUID, slow.cookie)
+
+
+def test_an_unusual_sync_state_control_goes_to_python_ldap():
+    value = tlv(0x30, tlv(0x0A, b"\x01") + tlv(0x04, UUIDS[0]) + COOKIE + b"\x05\x00")
+
+    with pytest.raises(ldap_sync_info._Unrecognized):
+        ldap_sync_info._state(value)
+    with pytest.raises(PyAsn1Error):  # as python-ldap fails on it
+        ldap_sync_info.SyncState().decodeControlValue(value)

@@ -6,7 +6,8 @@ entries that left the content (deleted, moved out of the base, or no longer matc
 then a new cookie. OpenLDAP's cookie names a point in the server's history (its context CSN), not
 a result set, so the cookie saved by a full read is taken first, by a sync search whose filter
 matches nothing; the full read itself stays a plain paged search, which is much cheaper than
-decoding a sync state control on every entry.
+decoding a sync state control on every entry. The sync messages, one per entry or id, are
+decoded by ``ldap_sync_info`` (pyasn1 was most of an incremental run's time).
 
 The server can list what left the content only from its session log (``olcSpSessionlog``), which
 lives in memory: after a restart, or when more changed than the log holds, it answers with a
@@ -28,13 +29,14 @@ from datetime import datetime
 
 import ldap
 import ldap.filter
-from ldap.syncrepl import SyncDoneControl, SyncInfoMessage, SyncRequestControl, SyncStateControl
+from ldap.syncrepl import SyncDoneControl, SyncRequestControl, SyncStateControl
 
 from .errors import IncompleteRead
 from .ldap_errors import result_code, search_error
 from .ldap_read import Progress, RecordCollector, read_entries
 from .ldap_search import Attributes, Session
 from .ldap_settings import LdapSettings
+from .ldap_sync_info import SYNC_RESPONSE_CONTROLS, SyncInfo, decode_sync_info
 
 SYNC_REQUEST = SyncRequestControl.controlType
 #: e-syncRefreshRequired: the server cannot continue from this cookie.
@@ -119,7 +121,8 @@ def sync_search(session: Session, base: str, filterstr: str, attributes: Iterabl
                                       serverctrls=[control], timeout=session.timeout)
         while True:
             kind, data, _msgid, controls, _name, _value = connection.result4(
-                msgid, all=0, timeout=session.timeout, add_ctrls=1, add_intermediates=1)
+                msgid, all=0, timeout=session.timeout, add_ctrls=1, add_intermediates=1,
+                resp_ctrl_classes=SYNC_RESPONSE_CONTROLS)
             if kind == ldap.RES_SEARCH_RESULT:
                 done = next((c for c in controls if isinstance(c, SyncDoneControl)), None)
                 if done is None:
@@ -134,7 +137,7 @@ def sync_search(session: Session, base: str, filterstr: str, attributes: Iterabl
                 return answer
             if kind == ldap.RES_INTERMEDIATE:
                 for _oid, value, _controls in data:
-                    _info(connection, msgid, SyncInfoMessage(value), answer)
+                    _info(connection, msgid, decode_sync_info(value), answer)
             elif kind == ldap.RES_SEARCH_ENTRY:
                 for dn, values, entry_controls in data:
                     state = next((c for c in entry_controls if isinstance(c, SyncStateControl)),
@@ -157,7 +160,7 @@ def sync_search(session: Session, base: str, filterstr: str, attributes: Iterabl
         raise search_error(error, session.server, base, 0) from None
 
 
-def _info(connection, msgid: int, message: SyncInfoMessage, answer: SyncAnswer) -> None:
+def _info(connection, msgid: int, message: SyncInfo, answer: SyncAnswer) -> None:
     if message.newcookie:
         answer.cookie = message.newcookie
     elif message.refreshPresent is not None:

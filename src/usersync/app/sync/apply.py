@@ -88,35 +88,33 @@ def _column_value(value):
 
 def _update(source: Source, operations: list[Operation], locations: dict, now: datetime,
             applied: Applied) -> None:
+    """Write each operation's changes (only its changed columns), contacts grouped by the
+    columns they change: one statement per group, not one per contact."""
     ids = [op.contact_id for op in operations]
-    contacts = {}
+    present = set()
     for start in range(0, len(ids), BATCH):
-        contacts.update(Contact.objects.in_bulk(ids[start:start + BATCH]))
-    touched = {"updated_at"}
-    changed = []
+        present.update(Contact.objects.filter(id__in=ids[start:start + BATCH])
+                       .values_list("id", flat=True))
+    groups: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
     for op in operations:
-        contact = contacts.get(op.contact_id)
-        if contact is None:  # deleted by an admin since the plan was made
+        if op.contact_id not in present:  # deleted by an admin since the plan was made
             continue
+        values = {}
         for change in op.changes:
             if change.field == "location":
-                contact.location_id = locations.get(change.after) if change.after else None
-                touched.add("location")
+                values["location_id"] = locations.get(change.after) if change.after else None
             else:
-                column = MODEL_FIELDS.get(change.field, change.field)
-                setattr(contact, column, list(change.after) if isinstance(change.after, tuple)
-                        else change.after)
-                touched.add(column)
+                values[MODEL_FIELDS.get(change.field, change.field)] = _column_value(change.after)
         if op.link:
-            contact.source, contact.anchor = source, op.anchor
-            touched.update({"source", "anchor"})
+            values.update(source_id=source.pk, anchor=op.anchor)
         if op.op is Op.REACTIVATE:
-            contact.status, contact.archived_at, contact.archived_reason = ContactStatus.ACTIVE, None, ""
-            touched.update({"status", "archived_at", "archived_reason"})
-        contact.updated_at = now
-        changed.append(contact)
-        (applied.reactivated if op.op is Op.REACTIVATE else applied.updated).append(contact.pk)
-    Contact.objects.bulk_update(changed, sorted(touched), batch_size=BATCH)
+            values.update(status=ContactStatus.ACTIVE, archived_at=None, archived_reason="")
+        values["updated_at"] = now
+        columns = tuple(sorted(values))
+        groups[columns].append((op.contact_id, *(values[c] for c in columns)))
+        (applied.reactivated if op.op is Op.REACTIVATE else applied.updated).append(op.contact_id)
+    for columns, rows in groups.items():
+        bulk.update(Contact, columns, rows)
 
 
 def _archive(source: Source, operations: list[Operation], now: datetime) -> list[int]:

@@ -1,4 +1,4 @@
-"""Inserting many rows at once, for the one writer of synced contacts (``apply``).
+"""Inserting and updating many rows at once, for the one writer of synced contacts (``apply``).
 
 Django's ``bulk_create`` builds a model instance per row and prepares every value of every row
 through its field machinery, and on SQLite it sends at most 999 parameters per statement (about 50
@@ -8,7 +8,8 @@ the defaults), through Django's own field conversion, and per row only where it 
 numbers and ``None`` pass as they are, JSON goes through the backend's adapter. A statement holds
 as many rows as the backend takes parameters (SQLite's limit as compiled, PostgreSQL's 65,535).
 
-Rows are plain tuples in the order of ``columns`` (model attribute names, e.g. ``contact_id``).
+Rows are plain tuples in the order of ``columns`` (model attribute names, e.g. ``contact_id``);
+``update`` takes the primary key first.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Seq
     if returning_ids:
         tail += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
     constant_values = list(fixed.values())
-    step = max(1, _max_params() // len(names))
+    step = max(1, max_params() // len(names))
     ids: list[int] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), step):
@@ -66,6 +67,24 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Seq
             if returning_ids:
                 ids.extend(row[0] for row in cursor.fetchall())
     return ids
+
+
+def update(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Set ``columns`` (model attribute names) of the rows whose primary key is each row's first
+    value to its other values: one statement run for every row (``executemany``), every value
+    prepared by its field as ``QuerySet.update`` prepares it. Django's ``bulk_update`` builds a
+    ``CASE WHEN`` expression per row and column, which costs more than the writes it makes."""
+    by_name = {f.attname: f for f in model._meta.concrete_fields}
+    fields = [by_name[name] for name in columns]
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = (f"UPDATE {quote(model._meta.db_table)} SET {sets} "
+           f"WHERE {quote(model._meta.pk.column)} = %s")
+    params = [[*(field.get_db_prep_save(value, connection) for field, value in zip(fields, values)),
+               key] for key, *values in rows]
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
 
 
 def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[models.Model]) -> str:
@@ -96,7 +115,8 @@ def _adapted(row: Sequence[Any], adapters) -> list[Any]:
             for value, adapt in zip(row, adapters)]
 
 
-def _max_params() -> int:
+def max_params() -> int:
+    """How many parameters one statement may hold on this backend."""
     if connection.vendor == "sqlite":
         connection.ensure_connection()
         return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)

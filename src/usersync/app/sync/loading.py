@@ -63,7 +63,7 @@ def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact
           for key, values in needs.keys.items()),
         (needs.keys["email"], lambda part: _has_alias(org, part)),
     ]
-    size = max(1, bulk._max_params() // len(wanted) - 1)  # - 1: the alias query's organization
+    size = max(1, bulk.max_params() // len(wanted) - 1)  # - 1: the alias query's organization
     parts = [(_parts(values, size), condition) for values, condition in wanted]
     rows = {}
     for index in range(max(len(cut) for cut, _ in parts)):
