@@ -46,7 +46,7 @@ def _choose_database() -> str:
     if wanted not in ("postgresql", "postgres"):
         raise pytest.UsageError(f"USERSYNC_TEST_DATABASE={wanted!r}: use sqlite or postgresql")
     if os.environ.get("DATABASE_URL"):
-        return f"PostgreSQL at $DATABASE_URL"
+        return "PostgreSQL at $DATABASE_URL"
     cluster = PostgresCluster()
     try:
         cluster.start()

@@ -6,7 +6,6 @@ Exit codes: 0 done (or previewed), 1 the run failed, 2 bad usage or configuratio
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
