@@ -9,7 +9,7 @@ The report is the connector's ``ConnectionReport.to_data()``: ``{"reachable", "s
 
 from __future__ import annotations
 
-from usersync.app.sources import SSL_MEANINGS, connection_ok
+from usersync.app.connection_reports import SSL_MEANINGS, connection_ok
 
 def print_report(report: dict, urls: list[str] | tuple = ()) -> None:
     """``urls``: the source's servers, named when none answered."""

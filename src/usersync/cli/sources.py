@@ -22,7 +22,7 @@ from usersync.app.directory.models import RunStatus, ScheduleKind, Source
 from usersync.app.orgs.models import Organization
 
 from . import EXIT_FAILED, CommandError
-from usersync.app.sources import connection_ok
+from usersync.app.connection_reports import connection_ok
 
 from .connection_report import print_report
 from .orgs import get_org

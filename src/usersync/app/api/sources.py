@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
+from usersync.app import connection_reports
 from usersync.app import sources as services
 from usersync.app.accounts import access
 from usersync.app.directory.models import RunStatus, ScheduleKind, Source, SyncRun, Trigger
@@ -304,9 +305,7 @@ def test_source(request, org: OrgRef, source_id: int = SOURCE_ID):
     """Connect, check TLS, bind, count each search base and map a few records; changes nothing.
     A failure is part of the report (``ok`` false, with its hint), not an error status."""
     report = services.test_connection(_source(request, org, source_id, write=True))
-    message, hint = services.connection_verdict(report)
-    return {**report, "ok": services.connection_ok(report), "message": message, "hint": hint,
-            "ssl_meaning": services.SSL_MEANINGS.get(report["ssl_status"], "")}
+    return connection_reports.explained(report)
 
 
 @router.post(SOURCE + "/preview", response={200: Preview, READ_ERRORS: Error})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from usersync.app import sources
+from usersync.app import connection_reports, sources
 from usersync.app.directory.models import Source
 from usersync.connectors.ldap_filters import default_filter
 from usersync.connectors.ldap_settings import default_mapping
@@ -72,9 +72,9 @@ def connection_report(report: dict) -> dict:
     """A connection report (``sources.test_connection``) as a page shows it: a verdict and what
     to do, what the SSL status means, and the sample entries as a table."""
     columns = list(dict.fromkeys(name for sample in report["samples"] for name in sample))
-    return {"report": report, "verdict": sources.connection_verdict(report),
-            "ok": sources.connection_ok(report),
-            "ssl_meaning": sources.SSL_MEANINGS.get(report["ssl_status"], ""),
+    report = connection_reports.explained(report)
+    return {"report": report, "verdict": (report["message"], report["hint"]), "ok": report["ok"],
+            "ssl_meaning": report["ssl_meaning"],
             "sample_columns": [FIELD_LABELS.get(c, c) for c in columns],
             "sample_rows": [[", ".join(v) if isinstance(v, list) else v
                              for v in (sample.get(c, "") for c in columns)]
