@@ -15,8 +15,8 @@ user that the Debian package creates; as anybody else, as that user.
 
 The server is a child process of the thread that calls ``start()``, with a parent-death signal:
 if the test process is killed outright (SIGKILL, OOM), the kernel stops the server too, and the
-next ``start()`` deletes the folders such dead runs left behind. Keep the thread that calls
-``start()`` alive as long as the cluster is needed (the main thread, normally).
+next ``start()`` deletes the folders such dead runs left behind (``servers.new_folder``). Keep
+the thread that calls ``start()`` alive as long as the cluster is needed (the main thread).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
+
+from support.servers import free_port, new_folder, tail
 
 PREFIX = "usersync-pg-"
 _PR_SET_PDEATHSIG = 1
@@ -55,46 +55,12 @@ def find_bin_dir() -> Path:
     return max(found, key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 _prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 def _die_with_parent() -> None:
     """Run in the child after setuid (which clears it): SIGINT (fast shutdown) when we die."""
     _prctl(_PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_leftovers(tmp: str | None = None) -> None:
-    """Delete folders of clusters whose test process died without cleaning up (and whose server
-    is gone). Never signals any process."""
-    for folder in glob.glob(os.path.join(tmp or tempfile.gettempdir(), PREFIX + "*")):
-        try:
-            owner = int(Path(folder, "owner.pid").read_text())
-        except (OSError, ValueError):
-            continue  # not ours, or still being created
-        if _alive(owner):
-            continue
-        try:
-            server = int(Path(folder, "data", "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            server = None
-        if server is None or not _alive(server):
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 class PostgresCluster:
@@ -151,10 +117,8 @@ class PostgresCluster:
     def start(self) -> PostgresCluster:
         if self._process is not None:
             raise PostgresError("this cluster is already started")
-        sweep_leftovers()
-        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        self.folder = new_folder(PREFIX, "data/postmaster.pid")
         try:
-            Path(self.folder, "owner.pid").write_text(str(os.getpid()))
             self._account = self._server_account()
             self._initdb()
             for attempt in range(5):  # another process may take the free port before we bind it
@@ -297,4 +261,4 @@ class PostgresCluster:
             text = (self.folder / "server.log").read_text(errors="replace")  # type: ignore[operator]
         except OSError:
             return "(no server log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(text, lines)

@@ -61,21 +61,13 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
 
 import ldap
 import ldap.dn
 
 from support import directory_data as data
-from support.slapd import (
-    ChildProcess,
-    ServerCertificates,
-    dies_with_parent,
-    sweep_leftovers,
-    tail,
-    tls_connection,
-    which,
-)
+from support.ldap_server import LdapServer, ServerCertificates
+from support.servers import ChildProcess, dies_with_parent, new_folder, tail, which
 
 PREFIX = "usersync-samba-"
 REALM, DOMAIN, DNS_DOMAIN = "USERSYNC.TEST", "USERSYNC", data.DOMAIN
@@ -208,7 +200,10 @@ def _json_value(value: str | bytes) -> str | dict:
     return {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
 
 
-class SambaDomain:
+class SambaDomain(LdapServer):
+    #: Samba may say it is busy while it starts.
+    _not_ready = (*LdapServer._not_ready, ldap.BUSY)
+
     def __init__(self, *, populate: bool = True, start_timeout: float = 60.0) -> None:
         self.populate, self.start_timeout = populate, start_timeout
         self.realm, self.domain, self.base_dn, self.test_root = REALM, DOMAIN, BASE_DN, TEST_ROOT
@@ -219,6 +214,7 @@ class SambaDomain:
         self.reader_password = secrets.token_urlsafe(18) + "bB2?"
         self.reader_upn = f"usersync-reader@{DNS_DOMAIN}"
         self.reader_dn = f"CN=usersync-reader,CN=Users,{BASE_DN}"
+        self._admin_who, self._reader_who = self.admin_upn, self.reader_upn
         self.host: str | None = None
         self.folder: Path | None = None
         self.tls: ServerCertificates | None = None
@@ -231,7 +227,7 @@ class SambaDomain:
         self._background: threading.Thread | None = None
         self._background_error: BaseException | None = None
 
-    # -- what tests use ---------------------------------------------------------------------
+    # -- what tests use (and LdapServer's connect, admin, reader, use_certificate, frozen) ----
 
     @property
     def ldaps_url(self) -> str:
@@ -243,60 +239,15 @@ class SambaDomain:
         return f"ldap://{self.host}"
 
     @property
-    def ca_pem(self) -> str:
-        assert self.tls is not None
-        return self.tls.ca_pem
-
-    @property
-    def ca_file(self) -> Path:
-        assert self.tls is not None
-        return self.tls.ca_file
-
-    @property
     def smb_conf(self) -> Path:
         assert self.folder is not None
         return self.folder / "domain" / "etc" / "smb.conf"
 
     @property
-    def running(self) -> bool:
-        return self._server is not None and self._server.running
+    def _default_url(self) -> str:
+        return self.ldaps_url
 
-    def connect(self, url: str | None = None, *, who: str | None = None,
-                password: str | None = None, starttls: bool = False,
-                ca_file: str | Path | None = None, timeout: float = 10.0):
-        """A python-ldap connection verifying the server against ``ca_file`` (our CA unless
-        told); bound when ``who`` is given; ``starttls`` for ``ldap_url``."""
-        return tls_connection(url or self.ldaps_url, ca_file=ca_file or self.ca_file, who=who,
-                              password=password, starttls=starttls, timeout=timeout)
-
-    def admin(self):
-        """A connection bound as the domain Administrator over LDAPS."""
-        return self.connect(who=self.admin_upn, password=self.admin_password)
-
-    def reader(self):
-        """A connection bound as the read-only service account over LDAPS."""
-        return self.connect(who=self.reader_upn, password=self.reader_password)
-
-    def use_certificate(self, *, not_after_days: float = 365,
-                        identities: tuple[str, ...] | None = None):
-        """Serve another certificate of our CA in the block, e.g. one that expires in 10 days
-        or names another host (restarts twice, well under a second each)."""
-        assert self.tls is not None
-        return self.tls.replaced(self.restart, not_after_days=not_after_days,
-                                 identities=identities)
-
-    def frozen(self):
-        """The server is suspended (SIGSTOP) in the block: connections hang (timeout tests)."""
-        assert self._server is not None
-        return self._server.frozen()
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    # -- lifecycle (and LdapServer's stop, restart) ---------------------------------------------
 
     def prepare_in_background(self) -> None:
         """Provision and fill in a thread; ``start()`` waits for it."""
@@ -314,10 +265,8 @@ class SambaDomain:
         with self._prepare_lock:
             if self._prepared:
                 return
-            sweep_leftovers(PREFIX, "run/samba.pid")
-            self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+            self.folder = new_folder(PREFIX, "run/samba.pid")
             try:
-                (self.folder / "owner.pid").write_text(str(os.getpid()))
                 self._server = ChildProcess("samba", self.folder / "samba.log")
                 self._claim_address()
                 assert self.host is not None
@@ -358,24 +307,12 @@ class SambaDomain:
         self.timings.setdefault("start", time.monotonic() - started)
         return self
 
-    def stop(self) -> None:
-        """Stop the server; the domain stays and ``start()`` brings it back. Idempotent."""
-        if self._server is not None:
-            self._server.stop()
-
-    def restart(self) -> SambaDomain:
-        self.stop()
-        return self.start()
-
     def close(self) -> None:
         """Stop the server, delete the domain, give the address back."""
         if self._background is not None:
             self._background.join()
             self._background = None
-        self.stop()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
+        super().close()
         self._release_address()
         self._prepared = False
 
@@ -486,13 +423,6 @@ class SambaDomain:
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SambaError(f"filling the domain failed:\n{tail(done.stdout + done.stderr)}")
-
-    def _answers(self) -> bool:
-        try:
-            self.connect(who=self.admin_upn, password=self.admin_password, timeout=2).unbind_s()
-        except (ldap.SERVER_DOWN, ldap.UNAVAILABLE, ldap.TIMEOUT, ldap.CONNECT_ERROR, ldap.BUSY):
-            return False
-        return True
 
 
 def _port_free(address: str, port: int) -> bool:

@@ -30,33 +30,27 @@ RDN: ``cn=O'Brien\\, Seán`` and ``cn=Smith\\+Jones``. Groups (``groupOfNames``)
 ``ou=Groups``: All Staff (1,636 members), Sales ⊃ Sales EMEA ⊃ Sales Nordics, Cycle A ⇄ Cycle B.
 OpenLDAP has no disabled or expired accounts: those people are ordinary entries here.
 
-This module also holds the pieces both test servers use (samba.py imports them): finding the
-programs, a child process that dies with the tests, TLS connections, the test CA.
+The pieces it shares with samba.py live in servers.py (processes, ports, folders) and
+ldap_server.py (TLS connections, the test CA, ``LdapServer``).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Self
 
 import ldap
 import ldap.dn
 import ldif
-import trustme
+
+from support.ldap_server import LdapServer, ServerCertificates
+from support.servers import ChildProcess, free_port, new_folder, tail, which
 
 from support import directory_data as data
 
@@ -75,184 +69,6 @@ olcOverlay: {0}syncprov
 olcSpCheckpoint: 100 10
 olcSpSessionlog: 10000
 """
-
-
-# -- pieces shared with samba.py -----------------------------------------------------------------
-
-def dies_with_parent(command: list[str]) -> list[str]:
-    """``command`` run so that it is killed when the thread that started it ends (the tests were
-    killed): util-linux's ``setpriv --pdeathsig``, not a preexec_fn (unsafe with threads). SIGKILL,
-    because a server a test had frozen (SIGSTOP) would never act on a SIGTERM."""
-    setpriv = shutil.which("setpriv", path=os.pathsep.join([os.environ.get("PATH", ""),
-                                                            "/usr/bin"]))
-    return [setpriv, "--pdeathsig", "KILL", "--", *command] if setpriv else command
-
-
-def which(program: str) -> str:
-    """A program on PATH or in the sbin folders (root's PATH has them, a user's may not)."""
-    found = shutil.which(program, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin",
-                                                         "/sbin"]))
-    if found is None:
-        raise FileNotFoundError(f"{program} is not installed: run scripts/setup")
-    return found
-
-
-def tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_leftovers(prefix: str, pidfile: str) -> None:
-    """Delete folders of servers whose test session died without cleaning up (owner and server
-    both gone). Never signals any process."""
-    for folder in Path(tempfile.gettempdir()).glob(prefix + "*"):
-        try:
-            owner = int((folder / "owner.pid").read_text())
-        except (OSError, ValueError):
-            continue  # not ours, or still being created
-        if _alive(owner):
-            continue
-        try:
-            server = int((folder / pidfile).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            server = None
-        if server is None or not _alive(server):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def tls_connection(url: str, *, ca_file: str | Path, who: str | None = None,
-                   password: str | None = None, starttls: bool = False, timeout: float = 10.0):
-    """A python-ldap connection that verifies the server against ``ca_file`` (hostname
-    included), bound when ``who`` is given; ``starttls`` for ``ldap://`` URLs."""
-    conn = ldap.initialize(url)
-    conn.protocol_version = 3
-    conn.set_option(ldap.OPT_REFERRALS, 0)
-    conn.set_option(ldap.OPT_NETWORK_TIMEOUT, timeout)
-    conn.set_option(ldap.OPT_TIMEOUT, timeout)
-    conn.set_option(ldap.OPT_X_TLS_CACERTFILE, str(ca_file))
-    conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
-    conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # last: builds the TLS context from the above
-    if starttls:
-        conn.start_tls_s()
-    if who is not None:
-        conn.simple_bind_s(who, password)
-    return conn
-
-
-class ServerCertificates:
-    """A trustme CA and the server certificate files of one server (``tls/`` in its folder)."""
-
-    def __init__(self, folder: Path, identities: tuple[str, ...], common_name: str) -> None:
-        self.identities, self.common_name = identities, common_name
-        self.ca = trustme.CA(organization_name="usersync test CA")
-        self.ca_pem = self.ca.cert_pem.bytes().decode()
-        self.folder = folder / "tls"
-        self.folder.mkdir(exist_ok=True)
-        self.ca_file, self.cert_file, self.key_file = (
-            self.folder / "ca.pem", self.folder / "cert.pem", self.folder / "key.pem")
-        self.ca.cert_pem.write_to_path(self.ca_file)
-        self.install(self.issue())
-
-    def issue(self, *, not_after_days: float = 365,
-              identities: tuple[str, ...] | None = None) -> trustme.LeafCert:
-        now = datetime.now(UTC)
-        return self.ca.issue_cert(*(identities or self.identities), common_name=self.common_name,
-                                  not_before=now - timedelta(hours=1),
-                                  not_after=now + timedelta(days=not_after_days))
-
-    def install(self, leaf: trustme.LeafCert) -> None:
-        """Make ``leaf`` the server's certificate (the server reads it when it starts)."""
-        leaf.cert_chain_pems[0].write_to_path(self.cert_file)
-        self.key_file.touch(mode=0o600)  # Samba refuses a private key that others can read
-        leaf.private_key_pem.write_to_path(self.key_file)
-
-    @contextlib.contextmanager
-    def replaced(self, restart: Callable[[], object], **issue_args):
-        """Serve another certificate in the block (``not_after_days``, ``identities``)."""
-        saved = self.cert_file.read_bytes(), self.key_file.read_bytes()
-        self.install(self.issue(**issue_args))
-        restart()
-        try:
-            yield
-        finally:
-            self.cert_file.write_bytes(saved[0])
-            self.key_file.write_bytes(saved[1])
-            restart()
-
-
-class ChildProcess:
-    """A server run in the foreground as a child of the tests: its own session (Ctrl-C reaches
-    pytest only), killed when the starting thread dies, output in a log file."""
-
-    def __init__(self, name: str, log: Path) -> None:
-        self.name, self.log = name, log
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self, command: list[str], *, cwd: Path, env: dict[str, str],
-              ready: Callable[[], bool], timeout: float) -> None:
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                dies_with_parent(command), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if not self.running:
-                self.process = None
-                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{self.name} did not answer after {timeout:.0f} s:\n"
-                                   f"{self.log_tail()}")
-            time.sleep(0.03)
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGCONT)  # in case a test left it frozen
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    @contextlib.contextmanager
-    def frozen(self):
-        """Suspended (SIGSTOP) in the block: connections hang, for timeout tests."""
-        assert self.process is not None and self.running
-        self.process.send_signal(signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGCONT)
-
-    def log_tail(self) -> str:
-        try:
-            return tail(self.log.read_text(errors="replace"))
-        except OSError:
-            return "(no log)"
 
 
 # -- the directory -------------------------------------------------------------------------------
@@ -290,7 +106,7 @@ def ssha(password: str) -> str:
     return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 
-class Slapd:
+class Slapd(LdapServer):
     def __init__(self, *, size_limit: int | str = "unlimited", limited_size: int = 5,
                  populate: bool = True, start_timeout: float = 30.0,
                  syncprov: bool = True) -> None:
@@ -302,6 +118,7 @@ class Slapd:
         self.admin_dn, self.admin_password = f"cn=admin,{BASE_DN}", secrets.token_urlsafe(18)
         self.reader_dn, self.reader_password = f"cn=reader,{BASE_DN}", secrets.token_urlsafe(18)
         self.limited_dn, self.limited_password = f"cn=limited,{BASE_DN}", secrets.token_urlsafe(18)
+        self._admin_who, self._reader_who = self.admin_dn, self.reader_dn
         self.port: int | None = None
         self.tls_port: int | None = None
         self.folder: Path | None = None
@@ -309,7 +126,7 @@ class Slapd:
         self.timings: dict[str, float] = {}
         self._server: ChildProcess | None = None
 
-    # -- what tests use ---------------------------------------------------------------------
+    # -- what tests use (and LdapServer's connect, admin, reader, use_certificate, frozen) ----
 
     @property
     def url_ldap(self) -> str:
@@ -324,52 +141,13 @@ class Slapd:
         return "ldapi://" + str(self.folder / "ldapi").replace("/", "%2F")  # type: ignore[operator]
 
     @property
-    def ca_pem(self) -> str:
-        assert self.tls is not None
-        return self.tls.ca_pem
-
-    @property
-    def ca_file(self) -> Path:
-        assert self.tls is not None
-        return self.tls.ca_file
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None and self._server.running
-
-    def connect(self, url: str | None = None, *, who: str | None = None,
-                password: str | None = None, starttls: bool = False,
-                ca_file: str | Path | None = None, timeout: float = 10.0):
-        return tls_connection(url or self.url_ldaps, ca_file=ca_file or self.ca_file, who=who,
-                              password=password, starttls=starttls, timeout=timeout)
-
-    def admin(self):
-        return self.connect(who=self.admin_dn, password=self.admin_password)
-
-    def reader(self):
-        return self.connect(who=self.reader_dn, password=self.reader_password)
+    def _default_url(self) -> str:
+        return self.url_ldaps
 
     def limited(self):
         return self.connect(who=self.limited_dn, password=self.limited_password)
 
-    def use_certificate(self, *, not_after_days: float = 365,
-                        identities: tuple[str, ...] | None = None):
-        """Serve another certificate of our CA in the block (two restarts of ~0.1 s)."""
-        assert self.tls is not None
-        return self.tls.replaced(self.restart, not_after_days=not_after_days,
-                                 identities=identities)
-
-    def frozen(self):
-        assert self._server is not None
-        return self._server.frozen()
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    # -- lifecycle (and LdapServer's stop, restart, close) ----------------------------------------
 
     def start(self) -> Slapd:
         if self.folder is None:
@@ -395,20 +173,6 @@ class Slapd:
         self.timings.setdefault("start", time.monotonic() - started)
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    def restart(self) -> Slapd:
-        self.stop()
-        return self.start()
-
-    def close(self) -> None:
-        self.stop()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
-
     # -- how ----------------------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
@@ -417,9 +181,7 @@ class Slapd:
         return env
 
     def _create(self) -> None:
-        sweep_leftovers(PREFIX, "slapd.pid")
-        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
-        (self.folder / "owner.pid").write_text(str(os.getpid()))
+        self.folder = new_folder(PREFIX, "slapd.pid")
         self._server = ChildProcess("slapd", self.folder / "slapd.log")
         self.tls = ServerCertificates(self.folder, ("127.0.0.1", "localhost"), "localhost")
         started = time.monotonic()
@@ -534,10 +296,3 @@ olcLimits: {{0}}{limited}
                     attrs["description"] = [group.description]
                 add(group_dn(group.name), attrs)
         return out.getvalue()
-
-    def _answers(self) -> bool:
-        try:
-            self.connect(who=self.admin_dn, password=self.admin_password, timeout=2).unbind_s()
-        except (ldap.SERVER_DOWN, ldap.UNAVAILABLE, ldap.TIMEOUT, ldap.CONNECT_ERROR):
-            return False
-        return True
