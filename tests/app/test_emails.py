@@ -28,7 +28,7 @@ from usersync.app.sync import readers, runs
 from usersync.cli import main
 
 from support import mailserver
-from support.postgres import free_port
+from support.jobs import unreachable_source
 from support.syncing import active, csv_bytes, import_csv, person
 
 tx = pytest.mark.django_db(transaction=True)
@@ -201,11 +201,7 @@ def test_a_failure_emails_its_message_and_hint(mailbox, notified):
 
 @pytest.fixture
 def unreachable(acme):
-    """A directory source whose server is down: every read fails with a connection error."""
-    return services.create_source(
-        acme, "corp", "ldap", {"urls": [f"ldaps://127.0.0.1:{free_port()}"], "bind_dn": "cn=sync",
-                               "scopes": [{"base": "dc=acme", "location": "headquarters"}]},
-        "secret-password")
+    return unreachable_source(acme)
 
 
 @tx

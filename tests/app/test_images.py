@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from callers import key_api, make_user, session_api
-from django.db import connections, transaction
 from django.test import Client
 from django.utils import timezone
+from support.jobs import locked_by_another_worker
 from support.syncing import csv_bytes, import_csv
 
 from usersync.app.directory import contacts as manual
@@ -431,23 +431,8 @@ def test_a_claim_skips_images_another_worker_is_claiming(globex):
     people = [contact(globex, f"https://images.example/{n}.png", n) for n in range(3)]
     now = timezone.now()
     fetching.discover(now)
-    locked, release = threading.Event(), threading.Event()
-
-    def another_worker_claiming():
-        try:
-            with transaction.atomic():
-                list(ContactImage.objects.select_for_update().filter(contact=people[0]))
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    other = threading.Thread(target=another_worker_claiming)
-    other.start()
-    assert locked.wait(10)
-    claimed = fetching.claim(now)
-    release.set()
-    other.join()
+    with locked_by_another_worker(ContactImage.objects.filter(contact=people[0])):
+        claimed = fetching.claim(now)
     assert {i.contact_id for i in claimed} == {people[1].pk, people[2].pk}
 
 

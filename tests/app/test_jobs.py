@@ -12,7 +12,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connections, transaction
 from django.utils import timezone
 
 from usersync.app import sources as services
@@ -22,7 +21,7 @@ from usersync.app.jobs.worker import Worker
 from usersync.app.sync import runs
 from usersync.cli import main
 
-from support.postgres import free_port
+from support.jobs import locked_by_another_worker, unreachable_source
 from support.syncing import active, csv_bytes, import_csv, person
 
 PEOPLE = [person(n, "headquarters" if n % 2 else "warehouse") for n in range(1, 7)]
@@ -38,11 +37,7 @@ def hr(acme, tmp_path):
 
 @pytest.fixture
 def unreachable(acme):
-    """A directory source whose server is down: every read fails with a connection error."""
-    return services.create_source(
-        acme, "corp", "ldap", {"urls": [f"ldaps://127.0.0.1:{free_port()}"], "bind_dn": "cn=sync",
-                               "scopes": [{"base": "dc=acme", "location": "headquarters"}]},
-        "secret-password")
+    return unreachable_source(acme)
 
 
 def state(org) -> set[tuple]:
@@ -105,25 +100,10 @@ def test_claim_takes_the_oldest_due_run_and_leases_it(acme, settings):
 def test_a_claim_skips_the_run_another_worker_is_claiming_without_waiting(acme):
     queued = [queue.enqueue(services.create_source(acme, f"s{n}", "csv", {}), "manual")
               for n in range(2)]
-    locked, release = threading.Event(), threading.Event()
-
-    def another_worker_claiming():
-        try:
-            with transaction.atomic():
-                list(SyncRun.objects.select_for_update().filter(pk=queued[0].pk))
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    other = threading.Thread(target=another_worker_claiming)
-    other.start()
-    assert locked.wait(10)
-    started = time.monotonic()
-    claimed = queue.claim("w2")
-    waited = time.monotonic() - started
-    release.set()
-    other.join()
+    with locked_by_another_worker(SyncRun.objects.filter(pk=queued[0].pk)):
+        started = time.monotonic()
+        claimed = queue.claim("w2")
+        waited = time.monotonic() - started
 
     assert claimed.pk == queued[1].pk and waited < 1
 

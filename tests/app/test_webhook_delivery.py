@@ -12,12 +12,13 @@ import time
 
 import pytest
 import trustme
-from django.db import connections, transaction
+from django.db import connections
 from django.utils import timezone
 
 from usersync.app.webhooks import delivery, services, signing
 from usersync.app.webhooks.models import DeliveryAttempt, WebhookEvent
 
+from support.jobs import locked_by_another_worker
 from support.syncing import csv_bytes, import_csv, person
 from support.webhook_receiver import Receiver, documented_verify
 
@@ -69,23 +70,8 @@ def test_a_trusted_certificate_is_delivered_to(acme, tls_receiver, authority, tm
 def test_a_claim_skips_events_another_worker_holds(acme):
     webhook, _ = services.create_webhook(acme, "https://hooks.example.com/")
     first, second = (services.send_test(webhook) for _ in range(2))
-    locked, release = threading.Event(), threading.Event()
-
-    def another_worker_claiming():
-        try:
-            with transaction.atomic():
-                list(WebhookEvent.objects.select_for_update().filter(pk=first.pk))
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    other = threading.Thread(target=another_worker_claiming)
-    other.start()
-    assert locked.wait(10)
-    claimed = delivery.claim("w2", timezone.now())
-    release.set()
-    other.join()
+    with locked_by_another_worker(WebhookEvent.objects.filter(pk=first.pk)):
+        claimed = delivery.claim("w2", timezone.now())
     assert [event.pk for event in claimed] == [second.pk]
 
 

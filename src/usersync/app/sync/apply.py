@@ -92,8 +92,9 @@ def _update(source: Source, operations: list[Operation], locations: dict, now: d
     columns they change: one statement per group, not one per contact."""
     ids = [op.contact_id for op in operations]
     present = set()
+    contacts = Contact.objects.filter(organization_id=source.organization_id)
     for start in range(0, len(ids), BATCH):
-        present.update(Contact.objects.filter(id__in=ids[start:start + BATCH])
+        present.update(contacts.filter(id__in=ids[start:start + BATCH])
                        .values_list("id", flat=True))
     groups: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
     for op in operations:

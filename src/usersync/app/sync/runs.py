@@ -164,9 +164,9 @@ def approve(run: SyncRun, by: str) -> SyncRun:
         run = SyncRun.objects.select_for_update().select_related("source").get(pk=run.pk)
         _must_be_blocked(run)
         newer = SyncRun.objects.filter(source=run.source, status=RunStatus.SUCCEEDED,
-                                       created_at__gt=run.created_at)
-        if newer.exists():
-            raise RunRefused(f"run {run.pk} is out of date: run {newer.first().pk} was applied "
+                                       created_at__gt=run.created_at).first()
+        if newer is not None:
+            raise RunRefused(f"run {run.pk} is out of date: run {newer.pk} was applied "
                              "after it; start a new sync to get a fresh plan")
         now = timezone.now()
         applied = applying.apply(run.source, Plan.from_data(run.plan), now)

@@ -97,9 +97,11 @@ def _contact_events(hooks: list[Webhook], event_type: str, ids: list[int], now: 
                     run_id: int | None) -> None:
     if not ids or not any(hook.receives(event_type) for hook in hooks):
         return
+    organization_id = hooks[0].organization_id
     for start in range(0, len(ids), BATCH):
-        write(hooks, event_type, ({"contact": contact, "run_id": run_id}
-                                  for contact in contact_data(ids[start:start + BATCH])), now)
+        contacts = contact_data(organization_id, ids[start:start + BATCH])
+        write(hooks, event_type, ({"contact": contact, "run_id": run_id} for contact in contacts),
+              now)
 
 
 def _row(hook: Webhook, event_type: str, data: dict, now: datetime) -> WebhookEvent:
@@ -111,9 +113,10 @@ def _row(hook: Webhook, event_type: str, data: dict, now: datetime) -> WebhookEv
                         type=event_type, payload=payload, created_at=now, next_attempt_at=now)
 
 
-def contact_data(ids: list[int]) -> list[dict]:
-    """The contacts ``ids`` as the API shows them (never the PIN: ``has_pin`` only)."""
-    rows = (Contact.objects.filter(pk__in=ids).order_by("pk")
+def contact_data(organization_id: int, ids: list[int]) -> list[dict]:
+    """The contacts ``ids`` of the organization as the API shows them (never the PIN:
+    ``has_pin`` only)."""
+    rows = (Contact.objects.filter(organization_id=organization_id, pk__in=ids).order_by("pk")
             .values(*CONTACT_COLUMNS, "location__identifier", "pin_hash"))
     contacts = []
     for row in rows:

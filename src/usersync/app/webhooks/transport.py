@@ -53,7 +53,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     except net_guard.DestinationRefused as refused:
         error = f"refused: {refused}; {refused.hint}"
     except Exception as failure:  # noqa: BLE001 — every network failure is one failed attempt
-        error = _failure(url, failure)
+        error = _failure(failure)
     return Answer(status, error[:500], text, int((time.monotonic() - started) * 1000))
 
 
@@ -67,7 +67,7 @@ def _judged(response: http.client.HTTPResponse) -> str:
     return f"the receiver answered {response.status} {response.reason}".rstrip()
 
 
-def _failure(url: str, error: Exception) -> str:
+def _failure(error: Exception) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
         return (f"the receiver's TLS certificate is not trusted ({error.verify_message}); "
                 "it needs a certificate from a public authority that names its host")
