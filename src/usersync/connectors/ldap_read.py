@@ -52,13 +52,13 @@ class RecordCollector:
             self.locations[anchor].setdefault(scope.location, None)
         return record
 
-    def people(self) -> frozenset[str]:
-        return frozenset(normalize_dn(record.dn) for record in self.records.values())
+    def people(self) -> dict[str, str]:
+        """The normalized DN of each record, by anchor (normalizing costs ~40 µs: done once)."""
+        return {anchor: normalize_dn(record.dn) for anchor, record in self.records.items()}
 
-    def keep(self, members: Collection[str]) -> int:
-        """Keep only the records whose DN is among ``members`` (normalized); how many left."""
-        dropped = [anchor for anchor, record in self.records.items()
-                   if normalize_dn(record.dn) not in members]
+    def keep(self, anchors: Collection[str]) -> int:
+        """Keep only the records of ``anchors``; how many were left out."""
+        dropped = [anchor for anchor in self.records if anchor not in anchors]
         for anchor in dropped:
             del self.records[anchor]
         return len(dropped)
@@ -95,8 +95,10 @@ def read_people(session: Session, settings: LdapSettings, now: datetime,
     collector = RecordCollector(settings, now)
     read_entries(session, settings, collector, settings.search_filter(), say)
     if settings.groups and not settings.is_ad:
-        members = walk_members(settings.groups, group_reader(session), collector.people())
-        left_out = collector.keep(members)
+        people = collector.people()
+        members = walk_members(settings.groups, group_reader(session),
+                               frozenset(people.values()))
+        left_out = collector.keep({anchor for anchor, dn in people.items() if dn in members})
         say(f"{left_out} entries left out: not members of the groups")
     return collector
 

@@ -35,7 +35,10 @@ _MAX_RANGE_STEPS = 10_000
 
 def parse_range(key: str) -> tuple[str, int, int | None] | None:
     """``member;range=0-1499`` → ``("member", 0, 1499)``; ``…-*`` ends with ``None``; a key
-    without a range → ``None``."""
+    without a range → ``None``. Called for every attribute of every entry read: the plain name
+    (nearly all of them) is told apart without the regex."""
+    if ";" not in key:
+        return None
     found = _RANGE.match(key)
     if found is None:
         return None
