@@ -106,14 +106,15 @@ def _edit(args) -> int:
 def _list(args) -> int:
     orgs = [
         {"slug": o.slug, "name": o.name, "multi_location": o.multi_location,
-         "locations": list(o.locations.values_list("identifier", flat=True)),
+         "locations": [location.identifier for location in o.locations.all()],
          "contact_limit": o.contact_limit, "notify": o.notification_emails,
          "notify_on": o.notify_on.replace("_", "-")}
-        for o in Organization.objects.all()
+        for o in Organization.objects.prefetch_related("locations")
     ]
     if args.json:
         print(json.dumps(orgs, indent=2))
-    for o in orgs if not args.json else ():
+        return 0
+    for o in orgs:
         where = ", ".join(o["locations"]) if o["multi_location"] else "global"
         print(f"{o['slug']:20} {o['name']}  [{where}]")
     return 0

@@ -15,15 +15,16 @@ import json
 import sys
 from pathlib import Path
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from usersync.app import sources as services
-from usersync.app.directory.models import RunStatus, ScheduleKind, Source
+from usersync.app.connection_reports import connection_ok
+from usersync.app.directory.models import RunStatus, ScheduleKind, Source, SyncRun
+from usersync.app.directory.queries import sources_of
 from usersync.app.orgs.models import Organization
 
 from . import EXIT_FAILED, CommandError
-from usersync.app.connection_reports import connection_ok
-
 from .connection_report import print_report
 from .orgs import get_org
 from .scopes import SCOPE_EXAMPLE, parse_scope
@@ -37,47 +38,43 @@ def register(sub) -> None:
     source = sub.add_parser("source", help="add, change, test, list and remove sources")
     source_sub = source.add_subparsers(title="source commands", metavar="COMMAND", required=True)
 
-    listing = source_sub.add_parser("list", help="list sources with their last run")
-    listing.add_argument("--org", required=True)
+    listing = _command(source_sub, "list", _list, help="list sources with their last run")
     listing.add_argument("--json", action="store_true")
-    listing.set_defaults(handler=_list)
 
-    add = source_sub.add_parser("add", help="add an Active Directory or LDAP source")
-    add.add_argument("--org", required=True, help="organization slug")
+    add = _command(source_sub, "add", _add, help="add an Active Directory or LDAP source")
     add.add_argument("--name", required=True, help="the source's name, e.g. corp-ad")
     add.add_argument("--kind", required=True, choices=DIRECTORY_KINDS)
     _directory_options(add, editing=False)
-    add.set_defaults(handler=_add)
 
-    edit = source_sub.add_parser("edit", help="change a source; options not given are kept, "
-                                 "a repeatable option given replaces the whole list")
-    edit.add_argument("--org", required=True)
+    edit = _command(source_sub, "edit", _edit, help="change a source; options not given are "
+                    "kept, a repeatable option given replaces the whole list")
     edit.add_argument("--name", required=True, help="the source to change")
     edit.add_argument("--rename", metavar="NEW_NAME")
     edit.add_argument("--kind", choices=DIRECTORY_KINDS, help="must be the source's kind "
                       "(a kind never changes: add a new source instead)")
     _directory_options(edit, editing=True)
-    edit.set_defaults(handler=_edit)
 
-    show = source_sub.add_parser("show", help="a source's settings (never its password)")
-    show.add_argument("--org", required=True)
+    show = _command(source_sub, "show", _show, help="a source's settings (never its password)")
     show.add_argument("--name", required=True)
     show.add_argument("--json", action="store_true")
-    show.set_defaults(handler=_show)
 
-    test = source_sub.add_parser("test", help="test a directory source's connection, TLS, bind "
-                                 "and search bases, and show sample records; changes nothing")
-    test.add_argument("--org", required=True)
+    test = _command(source_sub, "test", _test, help="test a directory source's connection, TLS, "
+                    "bind and search bases, and show sample records; changes nothing")
     test.add_argument("--source", required=True, help="source name")
     test.add_argument("--json", action="store_true")
-    test.set_defaults(handler=_test)
 
-    remove = source_sub.add_parser("remove", help="remove a source with its runs; its contacts "
-                                   "are kept, unmanaged")
-    remove.add_argument("--org", required=True)
+    remove = _command(source_sub, "remove", _remove, help="remove a source with its runs; its "
+                      "contacts are kept, unmanaged")
     remove.add_argument("--name", required=True)
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    remove.set_defaults(handler=_remove)
+
+
+def _command(commands, name: str, handler, help: str) -> argparse.ArgumentParser:
+    """A ``source`` command: every one names its organization."""
+    command = commands.add_parser(name, help=help)
+    command.add_argument("--org", required=True, help="organization slug")
+    command.set_defaults(handler=handler)
+    return command
 
 
 def _directory_options(parser, editing: bool) -> None:
@@ -353,13 +350,17 @@ def _remove(args) -> int:
 
 
 def _list(args) -> int:
-    org = get_org(args.org)
+    sources = sources_of(get_org(args.org)).annotate(last_run_id=Subquery(
+        SyncRun.objects.filter(source=OuterRef("pk")).exclude(status=RunStatus.QUEUED)
+        .order_by("-created_at", "-id").values("pk")[:1]))
+    last_runs = SyncRun.objects.only("status", "connection").in_bulk(
+        [s.last_run_id for s in sources if s.last_run_id])
     rows = []
-    for source in org.sources.all():
-        last = source.runs.exclude(status__in=[RunStatus.QUEUED]).first()
+    for source in sources:
+        last = last_runs.get(source.last_run_id)
         rows.append({
             "name": source.name, "kind": source.kind, "enabled": source.enabled,
-            "managed_active": source.contacts.filter(status="active").count(),
+            "managed_active": source.synced_users,
             "last_run": last.pk if last else None, "last_status": last.status if last else None,
             "last_connection": last.connection or None if last else None,
         })

@@ -129,8 +129,8 @@ def summary(run: SyncRun) -> dict | None:
 
 def shown(operation: Operation) -> dict:
     """An operation as a person may see it: secrets masked."""
-    fields = {k: (MASK if v else "") if k in SECRET_FIELDS else (list(v) if isinstance(v, tuple)
-              else v) for k, v in operation.fields.items()}
+    fields = {k: (MASK if v else "") if k in SECRET_FIELDS else _plain(v)
+              for k, v in operation.fields.items()}
     changes = []
     for change in operation.changes:
         before, after = change.shown()
@@ -188,15 +188,18 @@ def list_operations(request, org: OrgRef, query: Query[OperationQuery],
              response={200: RunDetail, ERRORS: Error})
 def approve_run(request, org: OrgRef, run_id: int = object_id(RUN_ID)):
     """Apply exactly the plan of a blocked run (409 if it is not blocked or out of date)."""
-    run = _run(access.require_org(request, org, write=True), run_id)
-    running.approve(run, by=access.actor(request))
-    return _run(run.organization, run.pk)
+    return _decide(request, org, run_id, running.approve)
 
 
 @router.post("/organizations/{org}/runs/{run_id}/reject",
              response={200: RunDetail, ERRORS: Error})
 def reject_run(request, org: OrgRef, run_id: int = object_id(RUN_ID)):
     """Discard a blocked run's plan; no contact changes."""
+    return _decide(request, org, run_id, running.reject)
+
+
+def _decide(request, org: str, run_id: int, decision) -> SyncRun:
+    """Approve or reject (``decision``) a blocked run as the caller; the run as it is now."""
     run = _run(access.require_org(request, org, write=True), run_id)
-    running.reject(run, by=access.actor(request))
+    decision(run, by=access.actor(request))
     return _run(run.organization, run.pk)

@@ -23,10 +23,9 @@ SCOPE_HELP = {
 
 @login_required
 def api_keys(request, slug: str):
-    org = access.require_org(request, slug)
+    org = access.require_org(request, slug, write=request.method == "POST")
     token = None
     if request.method == "POST":
-        org = access.require_org(request, slug, write=True)
         name = request.POST.get("name", "").replace("\x00", "")
         scopes = request.POST.getlist("scopes")
         try:

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.shortcuts import render
 
 from usersync.app.accounts import access
+from usersync.app.accounts.models import Role
 
 from ..health import organizations_health, sorted_health
 
@@ -43,5 +44,5 @@ def _writable(request, orgs) -> set[int]:
     """The ids of ``orgs`` the caller may change (one query, not one per row)."""
     if access.is_operator(request.user):
         return {org.pk for org in orgs}
-    return set(request.user.memberships.filter(role="admin").values_list("organization_id",
+    return set(request.user.memberships.filter(role=Role.ADMIN).values_list("organization_id",
                                                                           flat=True))

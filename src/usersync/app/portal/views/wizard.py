@@ -215,12 +215,20 @@ def _form_context(form_class):
     return context
 
 
-def _options_post(ctx):
-    draft, errors, form = forms.form_step(forms.OptionsForm, ctx.request.POST, ctx.draft)
-    if errors:
-        return ctx.render(errors, form=form)
-    ctx.keep(draft)
-    if ctx.request.POST.get("action") == "save" or not drafts.is_directory(draft):
+def _form_post(form_class, then):
+    """A step that is one form: keep what it gives, then ``then(ctx)``; its errors on the form."""
+    def post(ctx):
+        draft, errors, form = forms.form_step(form_class, ctx.request.POST, ctx.draft)
+        if errors:
+            return ctx.render(errors, form=form)
+        ctx.keep(draft)
+        return then(ctx)
+    return post
+
+
+def _after_options(ctx):
+    """Save now if asked to, or if there is no directory to preview; otherwise on to preview."""
+    if ctx.request.POST.get("action") == "save" or not drafts.is_directory(ctx.draft):
         return _save(ctx)
     return ctx.go(ctx.next_step())
 
@@ -263,14 +271,6 @@ def _export(ctx):
     return response
 
 
-def _schedule_post(ctx):
-    draft, errors, form = forms.form_step(forms.ScheduleForm, ctx.request.POST, ctx.draft)
-    if errors:
-        return ctx.render(errors, form=form)
-    ctx.keep(draft)
-    return _save(ctx)
-
-
 def _save(ctx):
     """Save the draft; a problem found now is shown on the step it belongs to."""
     try:
@@ -297,6 +297,6 @@ STEP_CONTEXT = {
 }
 POSTS = {
     "kind": _kind_post, "connection": _connection_post, "test": _next, "scope": _scope_post,
-    "mapping": _mapping_post, "options": _options_post, "preview": _next,
-    "schedule": _schedule_post,
+    "mapping": _mapping_post, "options": _form_post(forms.OptionsForm, _after_options),
+    "preview": _next, "schedule": _form_post(forms.ScheduleForm, _save),
 }
