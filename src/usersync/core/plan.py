@@ -165,6 +165,11 @@ class Plan:
         }
 
     @classmethod
+    def stored(cls, data: Mapping[str, Any] | None) -> Plan:
+        """A run's stored plan; an empty plan for a run that stored none (it failed first)."""
+        return cls.from_data(data) if data else cls(operations=())
+
+    @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Plan:
         return cls(
             operations=tuple(Operation.from_data(o) for o in data.get("operations", ())),

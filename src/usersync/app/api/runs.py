@@ -177,7 +177,7 @@ def list_operations(request, org: OrgRef, query: Query[OperationQuery],
                     run_id: int = object_id(RUN_ID)):
     """The plan's operations, optionally of one kind (the per-record changes of the run)."""
     run = _run(access.require_org(request, org), run_id)
-    plan = Plan.from_data(run.plan) if run.plan else Plan(operations=())
+    plan = Plan.stored(run.plan)
     operations = plan.of(query.op) if query.op else list(plan.operations)
     chosen = operations[query.offset:query.offset + query.limit]
     return {"count": len(operations), "limit": query.limit, "offset": query.offset,

@@ -221,7 +221,7 @@ def _common(run: SyncRun, org: Organization, source: Source) -> dict:
 
 
 def _summary(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict]:
-    plan = Plan.from_data(run.plan) if run.plan else Plan(operations=())
+    plan = Plan.stored(run.plan)
     counts = run.counts or {}
     shown = [(counts[key], key) for key in COUNT_KEYS.values() if counts.get(key)]
     errors, conflicts = plan.of(Op.ERROR), plan.of(Op.CONFLICT)
@@ -234,7 +234,7 @@ def _summary(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict
 
 
 def _blocked(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict]:
-    archives = Plan.from_data(run.plan).of(Op.ARCHIVE) if run.plan else []
+    archives = Plan.stored(run.plan).of(Op.ARCHIVE)
     names = [o.label or o.dn or o.anchor or f"contact {o.contact_id}" for o in archives]
     return (f"{org.name}: {source.name} sync is waiting for approval "
             f"({_plural(len(archives), 'contact')} to archive)"), {

@@ -33,7 +33,7 @@ def _run(request, slug: str, run_id: int, write: bool = False) -> SyncRun:
 @login_required
 def run_detail(request, slug: str, run_id: int):
     run = _run(request, slug, run_id)
-    plan = Plan.from_data(run.plan) if run.plan else Plan(operations=())
+    plan = Plan.stored(run.plan)
     wanted = request.GET.get("op", "")
     wanted = wanted if wanted in Op.__members__.values() else ""
     operations = plan.of(Op(wanted)) if wanted else list(plan.operations)
@@ -85,7 +85,7 @@ def run_export(request, slug: str, run_id: int):
     """The plan as CSV, one row per field change (cells a spreadsheet would run escaped)."""
     run = _run(request, slug, run_id)
     buffer = io.StringIO()
-    write_plan(buffer, Plan.from_data(run.plan) if run.plan else Plan(operations=()))
+    write_plan(buffer, Plan.stored(run.plan))
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (f'attachment; filename="{run.organization.slug}-run-'
                                        f'{run.pk}.csv"')
