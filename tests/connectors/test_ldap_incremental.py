@@ -10,6 +10,7 @@ from ldap.syncrepl import SyncInfoMessage, SyncStateControl
 from pyasn1.error import PyAsn1Error
 
 from usersync.connectors import active_directory, ldap_sync_info, openldap
+from usersync.connectors.ldap_content_sync import common_parent
 from usersync.connectors.ldap_incremental import (
     CONTENT_SYNC,
     MAX_WATERMARKS,
@@ -21,7 +22,7 @@ from usersync.connectors.ldap_incremental import (
     fingerprint,
     next_state,
 )
-from usersync.connectors.scope import Scope
+from usersync.connectors.scope import Scope, within
 from usersync.core.mapping import AttributeMapping
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -153,8 +154,8 @@ def test_watermarks_of_a_different_fingerprint_are_dropped_and_only_a_few_dcs_ar
     assert "dc-19" in kept["usn"] and "dc-0" not in kept["usn"]  # the most recent stay
 
 
-def test_content_sync_state_holds_the_cookie_of_each_base():
-    cookies = {"ou=a,dc=x": "rid=000,csn=2", "ou=b,dc=x": "rid=000,csn=2"}
+def test_content_sync_state_holds_the_cookie_of_each_search_root():
+    cookies = {"ou=people,dc=x": "rid=000,csn=2", "ou=partners,dc=y": "rid=000,csn=2"}
 
     state = next_state({}, Full("first"), method=CONTENT_SYNC, server="ldap://a",
                        fingerprint=PRINT, now=NOW, watermark=cookies)
@@ -162,6 +163,24 @@ def test_content_sync_state_holds_the_cookie_of_each_base():
     assert state["cookies"] == cookies and state["server"] == "ldap://a" and "usn" not in state
     assert ad(state, method=CONTENT_SYNC, server="ldap://a",
               now=NOW + timedelta(hours=1)) == Delta(cookies, NOW)
+
+
+@pytest.mark.parametrize(("bases", "parent"), [
+    (["ou=HQ,ou=People,dc=x"], "ou=HQ,ou=People,dc=x"),
+    (["ou=HQ,ou=People,dc=x", "ou=WH,ou=People,dc=x"], "ou=People,dc=x"),
+    # compared parsed (case, spaces, escapes), spelled as the first base
+    (["OU=HQ, OU=People,DC=X", "ou=wh,ou=people,dc=x"], "OU=People,DC=X"),
+    (["ou=A\\2C B,ou=People,dc=x", "ou=a\\, b,ou=people,dc=x"], "ou=A\\, B,ou=People,dc=x"),
+    (["ou=People,dc=x", "ou=Eng,ou=HQ,ou=People,dc=x"], "ou=People,dc=x"),  # nested
+    (["ou=HQ,dc=x", "ou=HQ,dc=y"], ""),  # nothing in common
+    # a parent that may not exist: which is why bases are first grouped by naming context
+    (["ou=People,dc=example,dc=com", "ou=People,dc=other,dc=com"], "dc=com"),
+])
+def test_the_common_parent_of_search_bases(bases, parent):
+    found = common_parent(bases)
+
+    assert found == parent
+    assert not found or all(within(base, found) for base in bases)
 
 
 # --- the sync info messages of an incremental OpenLDAP read (ldap_sync_info) ---

@@ -6,13 +6,20 @@ directory through ``samba_changes`` / ``slapd_changes`` (undone after the test),
 the next run read only what changed: its plan is a delta whose counts name exactly those changes,
 and nothing else was touched. Full reads come back when they must: another domain controller, a
 changed scope, the periodic full reconcile (a clock moved forward), a server that lost its session
-log; a failed delta read archives nothing and moves no watermark.
+log; a failed delta read archives nothing and moves no watermark. OpenLDAP reads a day's changes
+with one sync search from the bases' common parent (one per naming context; per base when the
+account may not search the parent), and people who moved between, into or out of the bases end up
+with the contacts of where they are now.
 """
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import ldap
+import ldap.modlist
 import pytest
 from support import directory_data as data
 from support import samba, slapd
@@ -22,7 +29,10 @@ from usersync.app import sources
 from usersync.app.directory.models import Contact, Source, SyncRun
 from usersync.app.orgs.services import create_organization
 from usersync.app.sync import readers, runs
+from usersync.connectors import ldap_changes
 from usersync.connectors.ldap import LdapConnector
+from usersync.connectors.ldap_content_sync import SYNC_REQUEST
+from usersync.connectors.scope import normalize_dn
 
 pytestmark = pytest.mark.django_db
 
@@ -333,3 +343,235 @@ def test_openldap_a_server_without_content_sync_is_read_in_full_with_a_notice(or
     assert succeeded(outcome, "full") == {"unchanged": len(IN_SCOPE)}
     assert "syncprov" in notice(outcome, "full read")
     assert Source.objects.get(pk=source.pk).sync_state == {}
+
+
+# -- OpenLDAP: one sync search from the common parent of the bases -------------------------------
+
+HQ_DN, WAREHOUSE_DN, ELSEWHERE_DN = (slapd.ou_dn((ou,)) for ou in ("Headquarters", "Warehouse",
+                                                                     "Elsewhere"))
+OTHER_DN = "dc=other,dc=test"  # a second naming context (database) on the same server
+PARTNERS_DN = f"ou=Partners,{OTHER_DN}"
+
+
+def sync_searches(monkeypatch, before=None) -> list[str]:
+    """The bases of the sync searches the source's next runs start (the session's connection
+    wrapped to note each search carrying the sync request control, and to call ``before`` with
+    how many came before it)."""
+    bases: list[str] = []
+    opened = ldap_changes.open_session
+
+    class Noting:
+        def __init__(self, connection):
+            self._connection = connection
+
+        def __getattr__(self, name):
+            return getattr(self._connection, name)
+
+        def search_ext(self, base, *args, serverctrls=None, **kwargs):
+            if any(c.controlType == SYNC_REQUEST for c in serverctrls or ()):
+                if before is not None:
+                    before(len(bases))
+                bases.append(base)
+            return self._connection.search_ext(base, *args, serverctrls=serverctrls, **kwargs)
+
+    @contextmanager
+    def noting(settings, now):
+        with opened(settings, now) as session:
+            session.connection = Noting(session.connection)
+            yield session
+
+    monkeypatch.setattr(ldap_changes, "open_session", noting)
+    return bases
+
+
+def cookie_roots(source: Source) -> set[str]:
+    return set(Source.objects.get(pk=source.pk).sync_state["cookies"])
+
+
+def as_owner(server: Slapd):
+    """A connection to ``server`` as the user running it (it may manage cn=config and data)."""
+    conn = ldap.initialize(server.url_ldapi)
+    conn.sasl_external_bind_s()
+    return conn
+
+
+def add(conn, dn: str, **attributes) -> str:
+    conn.add_s(dn, ldap.modlist.addModlist(
+        {name: [v.encode() for v in (value if isinstance(value, list) else [value])]
+         for name, value in attributes.items()}))
+    return dn
+
+
+def add_naming_context(server: Slapd) -> None:
+    """A second database with syncprov on ``server``: ``dc=other,dc=test`` with ``ou=Partners``
+    and two people the reader may read."""
+    conn = as_owner(server)
+    folder = server.folder / "other"
+    folder.mkdir()
+    owner = f"gidNumber={os.getegid()}+uidNumber={os.geteuid()},cn=peercred,cn=external,cn=auth"
+    add(conn, "olcDatabase=mdb,cn=config", objectClass=["olcDatabaseConfig", "olcMdbConfig"],
+        olcDatabase="mdb", olcDbDirectory=str(folder), olcSuffix=OTHER_DN,
+        olcDbIndex="entryUUID,entryCSN eq",
+        olcAccess=f"to * by dn.exact={owner} manage by users read")
+    add(conn, "olcOverlay=syncprov,olcDatabase={2}mdb,cn=config", olcOverlay="syncprov",
+        objectClass=["olcOverlayConfig", "olcSyncProvConfig"], olcSpSessionlog="1000")
+    add(conn, OTHER_DN, objectClass=["dcObject", "organization"], dc="other", o="other")
+    add(conn, PARTNERS_DN, objectClass="organizationalUnit", ou="Partners")
+    for key, number in (("ppartner", "P0001"), ("qpartner", "P0002")):
+        add(conn, f"uid={key},{PARTNERS_DN}", objectClass="inetOrgPerson", uid=key, cn=key,
+            sn=key.title(), givenName="Pat", mail=f"{key}@other.test", employeeNumber=number)
+
+
+def test_openldap_a_day_of_changes_is_read_in_one_sync_search_from_the_bases_parent(
+        org, slapd_server, slapd_changes, monkeypatch):
+    source = ldap_source(org, slapd_server)
+    succeeded(sync(source), "full")
+    assert cookie_roots(source) == {normalize_dn(slapd.PEOPLE_DN)}
+    for key in ("jnunez", "flefevre", "mgarcia", "nbrown"):
+        slapd_changes.modify(slapd.person_dn(data.BY_KEY[key]), title="Changed")
+    slapd_changes.add_person("newhire", "Nina", "Newhire", ou=("Warehouse",),
+                             employee_id="N0001")
+    slapd_changes.modify(slapd.person_dn(data.BY_KEY["ecarter"]), title="Changed")  # no base
+    slapd_changes.modify(slapd.group_dn("Sales"), description="Changed")
+    searches = sync_searches(monkeypatch)
+
+    outcome = sync(source)
+
+    assert succeeded(outcome, "delta") == {"updated": 4, "created": 1}
+    assert outcome.plan.read == 5
+    assert searches == [slapd.PEOPLE_DN]  # not one per base
+    assert "5 people changed" in notice(outcome, "incremental read")
+
+
+def test_openldap_a_person_moved_between_bases_keeps_one_contact_in_the_new_location(
+        org, slapd_server, slapd_changes):
+    source = ldap_source(org, slapd_server)
+    succeeded(sync(source), "full")
+    person = data.BY_KEY["hbecker"]
+    old = contact_of(org, person)
+
+    slapd_changes.move(slapd.person_dn(person), WAREHOUSE_DN)
+    outcome = sync(source)
+
+    assert succeeded(outcome, "delta") == {"updated": 1}
+    contacts = Contact.objects.filter(organization=org, identification=person.employee_id)
+    assert [(c.pk, c.location.identifier, c.status) for c in contacts] == [
+        (old.pk, "warehouse", "active")]
+
+
+def test_openldap_a_person_moved_out_of_every_base_but_under_their_parent_is_archived(
+        org, slapd_server, slapd_changes):
+    source = ldap_source(org, slapd_server)
+    succeeded(sync(source), "full")
+    person = data.BY_KEY["sjensen"]
+
+    slapd_changes.move(slapd.person_dn(person), ELSEWHERE_DN)  # under ou=People, the root
+    outcome = sync(source)
+
+    assert succeeded(outcome, "delta") == {"archived": 1}
+    assert outcome.plan.read == 0  # under the root but under no base: not a record
+    assert contact_of(org, person).archived_reason == "removed from the directory"
+
+
+def test_openldap_leaving_one_of_two_nested_bases_archives_only_that_locations_contact(
+        db, slapd_server, slapd_changes):
+    org = create_organization("acme", "Acme", ["headquarters", "engineering"])
+    source = ldap_source(org, slapd_server, scopes=[
+        {"base": HQ_DN, "location": "headquarters"},
+        {"base": slapd.ou_dn(("Headquarters", "Engineering")), "location": "engineering"}])
+    succeeded(sync(source), "full")
+    person = data.BY_KEY["wfang"]
+    where = {c.location.identifier for c in Contact.objects.filter(
+        organization=org, identification=person.employee_id)}
+    assert where == {"headquarters", "engineering"}  # an entry under both bases: both locations
+
+    slapd_changes.move(slapd.person_dn(person), HQ_DN)
+    outcome = sync(source)
+
+    assert succeeded(outcome, "delta") == {"archived": 1, "unchanged": 1}
+    assert cookie_roots(source) == {normalize_dn(HQ_DN)}  # the outer base is the parent
+    statuses_of = dict(Contact.objects.filter(organization=org, identification=person.employee_id)
+                       .values_list("location__identifier", "status"))
+    assert statuses_of == {"headquarters": "active", "engineering": "archived"}
+
+
+def test_openldap_a_change_outside_every_base_is_no_record_and_archives_nothing(
+        org, slapd_server, slapd_changes):
+    source = ldap_source(org, slapd_server)
+    succeeded(sync(source), "full")
+    before = statuses(org)
+
+    slapd_changes.modify(slapd.person_dn(data.BY_KEY["vnovak"]), title="Changed")  # Elsewhere
+    slapd_changes.add_person("bulky", "Bo", "Bulk", ou=("Bulk",), employee_id="B0001")
+    outcome = sync(source)
+
+    assert succeeded(outcome, "delta") == {}
+    assert outcome.plan.read == 0
+    assert statuses(org) == before
+
+
+def test_openldap_cookies_saved_per_base_by_an_earlier_version_mean_one_full_read(
+        org, slapd_server):
+    source = ldap_source(org, slapd_server)
+    succeeded(sync(source), "full")
+    state = Source.objects.get(pk=source.pk).sync_state
+    (cookie,) = state["cookies"].values()
+    Source.objects.filter(pk=source.pk).update(
+        sync_state={**state, "cookies": {HQ_DN: cookie, WAREHOUSE_DN: cookie}})
+
+    outcome = sync(source)
+
+    assert succeeded(outcome, "full") == {"unchanged": len(IN_SCOPE)}
+    assert "no sync cookie was saved for the search root" in notice(outcome, "full read")
+    assert cookie_roots(source) == {normalize_dn(slapd.PEOPLE_DN)}
+    assert succeeded(sync(source), "delta") == {}
+
+
+def test_openldap_bases_in_two_naming_contexts_get_one_sync_search_each(db, monkeypatch):
+    org = create_organization("acme", "Acme", ["headquarters", "warehouse", "partners"])
+    with Slapd() as server:
+        add_naming_context(server)
+        source = ldap_source(org, server, scopes=[
+            {"base": HQ_DN, "location": "headquarters"},
+            {"base": WAREHOUSE_DN, "location": "warehouse"},
+            {"base": PARTNERS_DN, "location": "partners"}])
+        assert succeeded(sync(source), "full") == {"created": len(IN_SCOPE) + 2}
+        assert cookie_roots(source) == {normalize_dn(slapd.PEOPLE_DN), normalize_dn(PARTNERS_DN)}
+        admin = as_owner(server)
+        admin.modify_s(f"uid=ppartner,{PARTNERS_DN}", [(ldap.MOD_REPLACE, "title", [b"Lead"])])
+        admin.rename_s(slapd.person_dn(data.BY_KEY["lrossi"]), "uid=lrossi", HQ_DN)
+        admin.delete_s(f"uid=qpartner,{PARTNERS_DN}")
+        searches = sync_searches(monkeypatch)
+
+        outcome = sync(source)
+
+    assert succeeded(outcome, "delta") == {"updated": 2, "archived": 1}
+    assert sorted(searches) == sorted([slapd.PEOPLE_DN, PARTNERS_DN])
+    assert Contact.objects.get(organization=org, identification="P0001").title == "Lead"
+    assert Contact.objects.get(organization=org, identification="P0002").status == "archived"
+    assert contact_of(org, data.BY_KEY["lrossi"]).location.identifier == "headquarters"
+
+
+def test_openldap_bases_whose_parent_the_account_may_not_search_are_searched_each(
+        org, monkeypatch):
+    person = data.BY_KEY["lrossi"]
+    with Slapd() as server:
+        as_owner(server).modify_s("olcDatabase={1}mdb,cn=config", [(ldap.MOD_ADD, "olcAccess", [
+            f"{{0}}to dn.base={slapd.PEOPLE_DN} by dn.exact={server.reader_dn} none "
+            "by * break".encode()])])
+        source = ldap_source(org, server)
+        assert succeeded(sync(source), "full") == {"created": len(IN_SCOPE)}
+        assert cookie_roots(source) == {normalize_dn(HQ_DN), normalize_dn(WAREHOUSE_DN)}
+
+        def move_after_the_first(searched: int) -> None:  # Warehouse → Headquarters, between
+            if searched == 1:  # the two searches: gone from the one, not seen by the other
+                server.admin().rename_s(slapd.person_dn(person), "uid=lrossi", HQ_DN)
+        searches = sync_searches(monkeypatch, before=move_after_the_first)
+
+        outcome = sync(source)
+        again = sync(source)
+
+    assert searches == [HQ_DN, WAREHOUSE_DN] * 2
+    assert succeeded(outcome, "delta") == {"updated": 1}  # found again: moved, not archived
+    assert contact_of(org, person).location.identifier == "headquarters"
+    assert succeeded(again, "delta") == {"unchanged": 1}  # the Headquarters search sees it now

@@ -15,19 +15,27 @@ lives in memory: after a restart, or when more changed than the log holds, it an
 own copy). usersync keeps no copy of the directory, so it stops there and reads in full. The same
 for a server that asks for a full refresh (e-syncRefreshRequired) or cut the answer short.
 
-Ids reported as gone from a base are looked up again in every base: an entry that moved to another
-base (even between two of the per-base searches) is still there, and its record then carries every
-location it still has. The delta names them all as removed; planning archives only the contacts
-that no record of the delta claims (those of the locations the entry left, or all of them).
+One search reads every base: slapd tells a search of each entry written anywhere in the database
+that it does not find as gone, so a search per base hears of a day's changes once per base. It
+starts at the bases' common parent (one per naming context holding bases; each base on its own if
+the bind account may not search the parent); an entry it returns is a record of every base that
+contains it, one under no base is none. Cookies are kept per search root.
+
+The delta names as removed the ids reported gone and every entry written, in or out of scope:
+planning archives only the contacts of removed anchors that no record claims, so an entry moved
+between bases loses the contact of the base it left, and one moved out of every base loses all.
+An entry still under a root comes back from its search; only with several roots are gone ids
+looked up in every base (one may move between two of the searches).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import ldap
+import ldap.dn
 import ldap.filter
 from ldap.syncrepl import SyncDoneControl, SyncRequestControl, SyncStateControl
 
@@ -37,13 +45,14 @@ from .ldap_read import Progress, RecordCollector, read_entries
 from .ldap_search import Attributes, Session
 from .ldap_settings import LdapSettings
 from .ldap_sync_info import SYNC_RESPONSE_CONTROLS, SyncInfo, decode_sync_info
+from .scope import Scope, normalize_dn, parse_dn, scopes_containing, within
 
 SYNC_REQUEST = SyncRequestControl.controlType
 #: e-syncRefreshRequired: the server cannot continue from this cookie.
 REFRESH_REQUIRED = 4096
 #: A filter that no entry matches (for taking a cookie without reading entries).
 NOTHING = "(!(objectClass=*))"
-#: entryUUIDs looked up per search when checking that removed entries are really gone.
+#: entryUUIDs looked up per search when an id gone from one root may be under another.
 LOOKUP_BATCH = 200
 
 
@@ -55,16 +64,29 @@ class FullReadNeeded(Exception):
 class SyncAnswer:
     cookie: str | None = None
     deleted: set[str] = field(default_factory=set)
+    written: set[str] = field(default_factory=set)  # the ids of the entries sent
 
 
 @dataclass(frozen=True, slots=True)
 class ContentDelta:
-    """People written since the cookies (or that left a base: read again), the entryUUIDs that
-    left a base, the new cookies."""
+    """People written since the cookies, the entryUUIDs gone or written (their records claim
+    what they keep), the new cookie of each search root."""
 
     collector: RecordCollector
     removed: frozenset[str]
     cookies: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRoot:
+    """Where one sync search starts, and the scopes whose people it reads."""
+
+    dn: str
+    scopes: tuple[Scope, ...]
+
+    @property
+    def key(self) -> str:  # of its cookie in the saved state: the same for any spelling
+        return normalize_dn(self.dn)
 
 
 def offers_content_sync(session: Session) -> bool:
@@ -73,46 +95,88 @@ def offers_content_sync(session: Session) -> bool:
     return SYNC_REQUEST.encode() in controls
 
 
-def cookies_now(session: Session, settings: LdapSettings) -> dict[str, str]:
-    """A cookie for each search base that names the server's state now."""
-    cookies = {}
+def common_parent(bases: Sequence[str]) -> str:
+    """The longest DN that is or contains each of ``bases`` (compared parsed, spelled as the
+    first base); ``""`` when they share no RDN."""
+    parsed = [parse_dn(base) for base in bases]
+    depth = min(len(dn) for dn in parsed)
+    while depth and len({dn[len(dn) - depth:] for dn in parsed}) > 1:
+        depth -= 1
+    rdns = ldap.dn.str2dn(bases[0].strip())
+    return ldap.dn.dn2str(rdns[len(rdns) - depth:])
+
+
+def search_roots(session: Session, settings: LdapSettings) -> list[SearchRoot]:
+    """The common parent of the bases in each of the server's naming contexts. A base in no
+    naming context the server lists, or whose parent the bind account may not search from, is
+    searched from itself."""
+    listed = session.fetch("", ["namingContexts"]).get("namingContexts", [])
+    contexts = sorted((value.decode("utf-8", "replace") for value in listed),
+                      key=lambda context: -len(parse_dn(context)))  # the innermost first
+    groups: dict[str, list[Scope]] = {}
     for scope in settings.scopes:
-        answer = sync_search(session, scope.base, NOTHING, ["1.1"], None, lambda *entry: None)
+        inside = next((c for c in contexts if within(scope.base, c)), scope.base)
+        groups.setdefault(inside, []).append(scope)
+    roots = []
+    for scopes in groups.values():
+        parent = common_parent([scope.base for scope in scopes])
+        if len(scopes) > 1 and not _searchable(session, parent):
+            roots += [SearchRoot(scope.base, (scope,)) for scope in scopes]
+        else:
+            roots.append(SearchRoot(parent, tuple(scopes)))
+    return roots
+
+
+def cookies_now(session: Session, settings: LdapSettings) -> dict[str, str]:
+    """A cookie for each search root that names the server's state now."""
+    cookies = {}
+    for root in search_roots(session, settings):
+        answer = sync_search(session, root.dn, NOTHING, ["1.1"], None, lambda *entry: None)
         if not answer.cookie:
-            raise FullReadNeeded(f"{session.server} gave no sync cookie for {scope.base!r}")
-        cookies[scope.base] = answer.cookie
+            raise FullReadNeeded(f"{session.server} gave no sync cookie for {root.dn!r}")
+        cookies[root.key] = answer.cookie
     return cookies
 
 
 def read_content_delta(session: Session, settings: LdapSettings, now: datetime,
                        cookies: Mapping[str, str], say: Progress) -> ContentDelta:
-    """The people of each base written since its cookie, and the entries that left the scope.
-    Raises ``FullReadNeeded`` when the server cannot tell, a ``SourceError`` when a search
-    fails."""
+    """The people in scope written since the cookies, and the anchors that may have left the
+    scope. Raises ``FullReadNeeded`` when the server cannot tell (or no cookie was saved for a
+    search root), a ``SourceError`` when a search fails."""
+    roots = search_roots(session, settings)
+    for root in roots:
+        if root.key not in cookies:
+            raise FullReadNeeded(f"no sync cookie was saved for the search root {root.dn!r} "
+                                 "(an earlier version kept one per search base)")
     collector = RecordCollector(settings, now)
     attributes = settings.requested_attributes()
     people = settings.search_filter()
     gone: set[str] = set()
+    removed: set[str] = set()
     after: dict[str, str] = {}
-    for scope in settings.scopes:
-        if scope.base not in cookies:
-            raise FullReadNeeded(f"no sync cookie for {scope.base!r}")
-        answer = sync_search(session, scope.base, people, attributes, cookies[scope.base],
-                             lambda dn, values, scope=scope: collector.add(scope, dn, values))
+    for root in roots:
+        def add(dn: str, values: Attributes, root: SearchRoot = root) -> None:
+            for scope in scopes_containing(dn, root.scopes):
+                collector.add(scope, dn, values)
+        answer = sync_search(session, root.dn, people, attributes, cookies[root.key], add)
         gone |= answer.deleted
-        after[scope.base] = answer.cookie or cookies[scope.base]
-    for batch in _batches(sorted(gone), LOOKUP_BATCH):
-        ids = "".join(f"(entryUUID={ldap.filter.escape_filter_chars(i)})" for i in batch)
-        read_entries(session, settings, collector, f"(&{people}(|{ids}))", say)
-    say(f"{len(collector.records)} people changed, {len(gone)} left a search base")
-    return ContentDelta(collector, frozenset(gone), after)
+        removed |= answer.deleted | answer.written
+        after[root.key] = answer.cookie or cookies[root.key]
+    ids = sorted(gone) if len(roots) > 1 else []  # it may have moved between two searches
+    for start in range(0, len(ids), LOOKUP_BATCH):
+        wanted = "".join(f"(entryUUID={ldap.filter.escape_filter_chars(i)})"
+                         for i in ids[start:start + LOOKUP_BATCH])
+        read_entries(session, settings, collector, f"(&{people}(|{wanted}))", say)
+    say(f"{len(collector.records)} people changed in scope, {len(removed)} entries written or "
+        "gone since the last read")
+    return ContentDelta(collector, frozenset(removed), after)
 
 
 def sync_search(session: Session, base: str, filterstr: str, attributes: Iterable[str],
                 cookie: str | None, entry: Callable[[str, Attributes], object]) -> SyncAnswer:
-    """One refreshOnly sync search: ``entry`` gets each written entry, the answer holds the ids
-    deleted and the new cookie. Raises ``FullReadNeeded`` for a present phase or a refresh the
-    server requires."""
+    """One refreshOnly sync search: ``entry`` gets each written entry, the answer holds their
+    ids, the ids deleted and the new cookie. Raises ``FullReadNeeded`` for a present phase or a
+    refresh the server requires."""
     answer = SyncAnswer()
     control = SyncRequestControl(criticality=True, cookie=cookie, mode="refreshOnly")
     connection = session.connection
@@ -126,11 +190,7 @@ def sync_search(session: Session, base: str, filterstr: str, attributes: Iterabl
             if kind == ldap.RES_SEARCH_RESULT:
                 done = next((c for c in controls if isinstance(c, SyncDoneControl)), None)
                 if done is None:
-                    raise IncompleteRead(
-                        f"{session.server} ended the sync search of {base!r} without its done "
-                        "control: what changed cannot be proven complete",
-                        hint="the next run will try again", code="content_sync_broken",
-                        server=session.server)
+                    raise _broken(session, base, "ended it without the done control")
                 if cookie is not None and not done.refreshDeletes:
                     _present_phase(connection, None)
                 answer.cookie = done.cookie or answer.cookie
@@ -142,11 +202,14 @@ def sync_search(session: Session, base: str, filterstr: str, attributes: Iterabl
                 for dn, values, entry_controls in data:
                     state = next((c for c in entry_controls if isinstance(c, SyncStateControl)),
                                  None)
-                    if state is not None and state.state == "present":
+                    if state is None:
+                        raise _broken(session, base, f"sent {dn!r} without its sync state")
+                    if state.state == "present":
                         _present_phase(connection, msgid)
-                    if state is not None and state.state == "delete":
+                    if state.state == "delete":
                         answer.deleted.add(state.entryUUID)
-                    elif dn is not None:
+                    else:
+                        answer.written.add(state.entryUUID)
                         entry(dn, values)
     except ldap.LDAPError as error:
         if result_code(error) == REFRESH_REQUIRED:
@@ -158,6 +221,25 @@ def sync_search(session: Session, base: str, filterstr: str, attributes: Iterabl
             raise FullReadNeeded(f"{session.server} does not offer content sync on "
                                  f"{base!r}") from None
         raise search_error(error, session.server, base, 0) from None
+
+
+def _broken(session: Session, base: str, what: str) -> IncompleteRead:
+    return IncompleteRead(
+        f"{session.server} {what} in the sync search of {base!r}: what changed cannot be "
+        "proven complete", hint="the next run will try again", code="content_sync_broken",
+        server=session.server)
+
+
+def _searchable(session: Session, dn: str) -> bool:
+    """Whether a search may start at ``dn`` (not at a parent hidden from the bind account)."""
+    try:
+        session.connection.search_ext_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"],
+                                        timeout=session.timeout)
+    except (ldap.NO_SUCH_OBJECT, ldap.INSUFFICIENT_ACCESS):
+        return False
+    except ldap.LDAPError as error:
+        raise search_error(error, session.server, dn, 0) from None
+    return True
 
 
 def _info(connection, msgid: int, message: SyncInfo, answer: SyncAnswer) -> None:
@@ -183,8 +265,3 @@ def _present_phase(connection, msgid: int | None):
             pass  # the search ends with the session anyway
     raise FullReadNeeded("the server could not list what left the scope since the last read "
                          "(its session log does not reach back that far, e.g. after a restart)")
-
-
-def _batches(items: list[str], size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
