@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from usersync.app.directory.models import RunStatus, SyncRun
+from usersync.app.directory.models import ACTIVE_RUN_STATUSES, RunStatus, SyncRun
 
 from . import schedules
 
@@ -106,6 +106,8 @@ class Heartbeat:
             while not self._stop.wait(self.interval):
                 try:
                     if not renew(self.run):
+                        if _ended_by_owner(self.run):  # the run ended just before this beat
+                            return
                         self.lost = True
                         log.warning("run %s: lost its lease; it will not record its outcome",
                                     self.run.pk)
@@ -115,3 +117,9 @@ class Heartbeat:
                     connections["default"].close()
         finally:
             connections.close_all()  # this thread's connections
+
+
+def _ended_by_owner(run: SyncRun) -> bool:
+    """Whether ``run`` ended (succeeded, failed, blocked…) in this holder's hands."""
+    return (SyncRun.objects.filter(pk=run.pk, lease_owner=run.lease_owner)
+            .exclude(status__in=ACTIVE_RUN_STATUSES).exists())
