@@ -88,6 +88,7 @@ def build_record(
     is_ad: bool,
     now: datetime,
     locations: tuple[str, ...] | None,
+    digest: str = "",
 ) -> SourceRecord:
     """The record of ``entry`` (whose printable DN is ``dn``): text values by lower-cased name,
     its anchor, and on Active Directory whether the account is disabled or expired. A value that
@@ -124,6 +125,7 @@ def build_record(
         locations=locations,
         disabled=is_ad and active_directory.is_disabled(attributes, now),
         problems=tuple(problems),
+        digest=digest,
     )
 
 

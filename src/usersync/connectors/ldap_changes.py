@@ -37,6 +37,7 @@ from .ldap_incremental import (
 from .ldap_read import Progress, RecordCollector, read_people, reading
 from .ldap_search import Session
 from .ldap_settings import LdapSettings
+from .ldap_unchanged import Recognizer, recognizable
 from .ldap_usn import changed_group, domain_controller, read_usn_delta
 
 FULL = "full read"
@@ -75,7 +76,8 @@ def _active_directory(session: Session, settings: LdapSettings, now: datetime,
             decision = Full(f"the group {group} changed since the last read: membership changes "
                             "are seen only by reading everything")
     if isinstance(decision, Full):
-        collector, snapshot, notices = _full(session, settings, now, decision, say)
+        collector, snapshot, notices = _full(session, settings, now, decision, say,
+                                             _recognizer(settings, incremental, digest))
     else:
         delta = read_usn_delta(session, settings, now, dc, decision.since,
                                decision.previous_read, say)
@@ -113,7 +115,8 @@ def _openldap(session: Session, settings: LdapSettings, now: datetime,
                 cookies = cookies_now(session, settings)  # before the read: nothing is missed
             except FullReadNeeded as why:
                 unusable = f"the next run reads everything too: {why}"
-        collector, snapshot, notices = _full(session, settings, now, decision, say)
+        collector, snapshot, notices = _full(session, settings, now, decision, say,
+                                             _recognizer(settings, incremental, digest))
         notices += [unusable] if unusable else []
     state = None if cookies is None else next_state(
         incremental.saved, decision, method=CONTENT_SYNC, server=session.server,
@@ -129,11 +132,22 @@ def _decision(incremental: Incremental, method: str | None, server: str, digest:
 
 
 def _full(session: Session, settings: LdapSettings, now: datetime, decision: Full,
-          say: Progress) -> tuple[RecordCollector, Snapshot, list[str]]:
+          say: Progress, recognizer: Recognizer | None
+          ) -> tuple[RecordCollector, Snapshot, list[str]]:
     say(f"{FULL}: {decision.reason}")
-    collector = read_people(session, settings, now, say)
-    return collector, Snapshot.full(collector.result(), complete=True), [
-        f"{FULL}: {decision.reason}"]
+    collector = read_people(session, settings, now, say, recognizer)
+    snapshot = Snapshot.full(collector.result(), complete=True, unchanged=collector.unchanged)
+    return collector, snapshot, [f"{FULL}: {decision.reason}"]
+
+
+def _recognizer(settings: LdapSettings, incremental: Incremental,
+                digest: str) -> Recognizer | None:
+    """What recognizes unchanged entries in a full read (``ldap_unchanged``); a full read that
+    was asked for (``force_full``) builds and plans every entry again."""
+    if not recognizable(settings):
+        return None
+    known = {} if incremental.force_full else incremental.known
+    return Recognizer(digest, known, settings.is_ad)
 
 
 def _incremental_notice(snapshot: Snapshot, since: str, incremental: Incremental) -> str:

@@ -7,8 +7,8 @@ map, when the last full read was, and the watermarks of the servers it read from
 - Active Directory: the ``highestCommittedUSN`` of each domain controller, keyed by the DC's
   ``invocationId``. USNs are local to one DC's database: another DC's, or the same DC restored
   from a backup (which gets a new invocationId), mean nothing here, so they force a full read.
-- OpenLDAP: the content-sync cookie (RFC 4533) of each search base, valid on the server that gave
-  it.
+- OpenLDAP: the content-sync cookie (RFC 4533) of each search root (the common parent of the
+  bases, per naming context), valid on the server that gave it.
 
 A read is full when it was asked for, when there is no usable state (first run, another method,
 another fingerprint, another server), when the full reconcile is due (``reconcile_every`` after
@@ -48,6 +48,9 @@ class Incremental:
     reconcile_every: timedelta = timedelta(hours=24)
     force_full: bool = False
     context: str = ""
+    #: The settled directory objects' digests, for a full read to recognize unchanged entries
+    #: (``ldap_unchanged.Known``).
+    known: Mapping[str, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,7 @@ class Full:
 
 @dataclass(frozen=True, slots=True)
 class Delta:
-    """Read what changed since ``since``: a USN (AD) or the cookie of each base (OpenLDAP)."""
+    """Read what changed since ``since``: a USN (AD) or the cookie of each search root (OpenLDAP)."""
 
     since: int | Mapping[str, str]
     #: When the previous read started (accounts that expired since then are read again).
@@ -127,7 +130,7 @@ def decide(saved: Mapping[str, Any], *, method: str | None, server: str, fingerp
 def next_state(saved: Mapping[str, Any], decision: Decision, *, method: str, server: str,
                fingerprint: str, now: datetime, watermark: int | Mapping[str, str]) -> dict:
     """The state to save once the run that read with ``decision`` succeeded. ``watermark`` is
-    the DC's USN taken before the read (AD) or the cookie of each base after it (OpenLDAP)."""
+    the DC's USN taken before the read (AD) or the cookie of each search root after it (OpenLDAP)."""
     kept_full = saved.get("full_at") if isinstance(decision, Delta) else None
     state: dict[str, Any] = {
         "version": STATE_VERSION, "method": method, "fingerprint": fingerprint,

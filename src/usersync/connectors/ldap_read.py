@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from usersync.core.records import Snapshot, SourceRecord
+from usersync.core.records import Snapshot, SourceRecord, Unchanged
 
 from .base import ConnectionInfo, Reading
 from .entries import Entry, build_record, fields_by_attribute, has_uuid_anchor
@@ -22,6 +22,7 @@ from .ldap_connect import open_session
 from .ldap_groups import GROUP_FILTER, MEMBER_ATTRIBUTES, walk_members
 from .ldap_search import Attributes, Session
 from .ldap_settings import LdapSettings
+from .ldap_unchanged import Recognizer
 from .scope import Scope, normalize_dn
 
 Progress = Callable[[str], None]
@@ -31,7 +32,8 @@ GROUP_ATTRIBUTES = ("objectClass", *MEMBER_ATTRIBUTES)
 class RecordCollector:
     """Records by anchor, with the locations of every base each was found under."""
 
-    def __init__(self, settings: LdapSettings, now: datetime):
+    def __init__(self, settings: LdapSettings, now: datetime,
+                 recognizer: Recognizer | None = None):
         self.is_ad = settings.is_ad
         self.now = now
         self.fields_of = fields_by_attribute(settings.mapping)
@@ -39,10 +41,22 @@ class RecordCollector:
         self.records: dict[str, SourceRecord] = {}
         self.locations: dict[str, dict[str, None]] = {}
         self.without_uuid = 0
+        #: With a ``recognizer`` (full reads): the entries read unchanged, by anchor.
+        self.recognizer = recognizer
+        self.unchanged: dict[str, Unchanged] = {}
 
-    def add(self, scope: Scope, dn: str, values: Attributes) -> SourceRecord:
+    def add(self, scope: Scope, dn: str, values: Attributes) -> SourceRecord | None:
+        """The record of an entry; ``None`` for an entry read unchanged (not built)."""
+        digest = ""
+        if self.recognizer is not None:
+            digest = self.recognizer.digest(scope.location, dn, values)
+            known = self.recognizer.unchanged(digest, values)
+            if known is not None:
+                anchor, contact_id = known
+                self.unchanged[anchor] = Unchanged(dn, contact_id)
+                return None
         entry = Entry.from_attributes(dn, values)
-        record = build_record(entry, dn, self.fields_of, self.is_ad, self.now, None)
+        record = build_record(entry, dn, self.fields_of, self.is_ad, self.now, None, digest)
         anchor = record.anchor or dn
         if anchor not in self.records:
             self.records[anchor] = record
@@ -90,9 +104,10 @@ def read_entries(session: Session, settings: LdapSettings, collector: RecordColl
 
 
 def read_people(session: Session, settings: LdapSettings, now: datetime,
-                say: Progress) -> RecordCollector:
-    """Every person in scope (a full read), group membership applied."""
-    collector = RecordCollector(settings, now)
+                say: Progress, recognizer: Recognizer | None = None) -> RecordCollector:
+    """Every person in scope (a full read), group membership applied; with a ``recognizer``,
+    the entries known unchanged are only named (``ldap_unchanged``)."""
+    collector = RecordCollector(settings, now, recognizer)
     read_entries(session, settings, collector, settings.search_filter(), say)
     if settings.groups and not settings.is_ad:
         people = collector.people()

@@ -50,6 +50,8 @@ def complete_ranges(dn: str, attributes: Mapping[str, list[bytes]], fetch: Fetch
                     server: str = "") -> Attributes:
     """``attributes`` with every ranged attribute fetched to its end and merged under its plain
     name. Raises ``IncompleteRead`` if the server stops answering a range consistently."""
+    if not any(";" in key for key in attributes):
+        return dict(attributes)  # nearly every entry: no attribute options, nothing ranged
     merged: Attributes = {}
     pending: dict[str, int] = {}
     for key, values in attributes.items():
@@ -114,9 +116,19 @@ class Session:
 
     def _search(self, base: str, scope: int, filterstr: str, attributes: Sequence[str],
                 controls=None, read: int = 0):
+        return self._result(self._send(base, scope, filterstr, attributes, controls, read),
+                            base, read)
+
+    def _send(self, base: str, scope: int, filterstr: str, attributes: Sequence[str],
+              controls=None, read: int = 0) -> int:
         try:
-            msgid = self.connection.search_ext(base, scope, filterstr, list(attributes) or None,
-                                               serverctrls=controls, timeout=self.timeout)
+            return self.connection.search_ext(base, scope, filterstr, list(attributes) or None,
+                                              serverctrls=controls, timeout=self.timeout)
+        except ldap.LDAPError as error:
+            raise search_error(error, self.server, base, read) from None
+
+    def _result(self, msgid: int, base: str, read: int):
+        try:
             return self.connection.result3(msgid, timeout=self.timeout)
         except ldap.LDAPError as error:
             raise search_error(error, self.server, base, read) from None
@@ -154,29 +166,46 @@ class Session:
         ``controls`` are sent with every page (e.g. AD's show-deleted control)."""
         control = SimplePagedResultsControl(True, size=min(page_size, MAX_PAGE_SIZE), cookie=b"")
         read = 0
-        while True:
-            _type, data, _msgid, controls_back = self._search(
-                base, ldap.SCOPE_SUBTREE, filterstr, attributes, [control, *controls], read)
-            entries = []
-            for dn, values in data:
-                if dn is None:  # a continuation reference: not an entry, not a failure
-                    self.references += 1
-                    continue
-                entries.append((dn, complete_ranges(dn, values, self.fetch, self.server)))
-            answer = next((c for c in controls_back or ()
-                           if c.controlType == SimplePagedResultsControl.controlType), None)
-            if answer is None:
-                raise IncompleteRead(
-                    f"{self.server} ended a page of the search of {base!r} without the paged "
-                    f"results control, after {read + len(entries)} entries: the read cannot be "
-                    "proven complete", hint="the next run will try again; if this repeats, the "
-                    "server (or a proxy) does not page correctly", code="paging_broken",
-                    server=self.server)
-            read += len(entries)
-            yield entries
-            if not answer.cookie:
-                return
-            control.cookie = answer.cookie
+
+        def ask() -> int:
+            return self._send(base, ldap.SCOPE_SUBTREE, filterstr, attributes,
+                              [control, *controls], read)
+
+        msgid: int | None = ask()
+        try:
+            while msgid is not None:
+                asked, msgid = msgid, None
+                _type, data, _msgid, controls_back = self._result(asked, base, read)
+                answer = next((c for c in controls_back or ()
+                               if c.controlType == SimplePagedResultsControl.controlType), None)
+                if answer is None:
+                    got = read + sum(1 for dn, _values in data if dn is not None)
+                    raise IncompleteRead(
+                        f"{self.server} ended a page of the search of {base!r} without the paged "
+                        f"results control, after {got} entries: the read cannot be "
+                        "proven complete", hint="the next run will try again; if this repeats, "
+                        "the server (or a proxy) does not page correctly", code="paging_broken",
+                        server=self.server)
+                if answer.cookie:  # the server prepares the next page while this one is used
+                    control.cookie = answer.cookie
+                    msgid = ask()
+                entries = []
+                for dn, values in data:
+                    if dn is None:  # a continuation reference: not an entry, not a failure
+                        self.references += 1
+                        continue
+                    entries.append((dn, complete_ranges(dn, values, self.fetch, self.server)))
+                read += len(entries)
+                yield entries
+        finally:
+            if msgid is not None:  # the reader stopped early: the next page is not wanted
+                self._abandon(msgid)
+
+    def _abandon(self, msgid: int) -> None:
+        try:
+            self.connection.abandon_ext(msgid)
+        except ldap.LDAPError:
+            pass  # the search ends with the session anyway
 
     def count(self, base: str, filterstr: str, page_size: int) -> int:
         """How many entries under ``base`` match (paged, no attributes transferred)."""

@@ -7,6 +7,10 @@ an Identification, Email (or alias) or SMS Phone with a record. Only two figures
 organization — the source's active managed contacts (the safeguards' share) and the
 organization's active contacts (the contact limit) — and the store counts them (``Totals``).
 Planning a delta from those contacts and totals gives the same plan as from all contacts.
+
+A full snapshot with unchanged records (``records.Unchanged``) is planned the same way: its built
+records need what a delta's need, and the store adds the source's active contacts that no
+unchanged record keeps (the ones a full read may archive).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .desired import Rejected, build
-from .records import Snapshot, SnapshotKind, SourceState
+from .records import Snapshot, SourceState
 
 if TYPE_CHECKING:
     from .planning import Policy
@@ -41,8 +45,9 @@ class Needs:
 
 
 def needs(snapshot: Snapshot, policy: Policy, state: SourceState) -> Needs | None:
-    """What to load to plan ``snapshot``; ``None`` when it is not a delta (load everything)."""
-    if snapshot.kind is not SnapshotKind.DELTA:
+    """What to load to plan ``snapshot``; ``None`` when planning sees every contact (a full
+    snapshot with every record built)."""
+    if not snapshot.narrowed:
         return None
     anchors = set(snapshot.removed)
     keys: dict[str, set[str]] = {"identification": set(), "email": set(), "sms_phone": set()}

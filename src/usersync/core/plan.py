@@ -78,11 +78,13 @@ class Operation:
     reason: str = ""
     field: str | None = None
     candidates: tuple[int, ...] = ()
+    #: The record's digest (``records.Unchanged``), kept on its directory object when applied.
+    digest: str = ""
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"op": self.op.value}
         for name in ("contact_id", "anchor", "location", "dn", "line", "label", "matched_by",
-                     "reason", "field"):
+                     "reason", "field", "digest"):
             value = getattr(self, name)
             if value not in (None, ""):
                 data[name] = value
@@ -116,6 +118,7 @@ class Operation:
             reason=data.get("reason", ""),
             field=data.get("field"),
             candidates=tuple(data.get("candidates", ())),
+            digest=data.get("digest", ""),
         )
 
 
@@ -138,10 +141,14 @@ class Plan:
     read: int = 0
     blocked: str | None = None
     managed_active: int = 0
+    #: The anchors of the records read unchanged (``records.Unchanged``): counted as unchanged,
+    #: marked seen when the plan is applied, but without an operation each.
+    unchanged: tuple[str, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
         counter = Counter(COUNT_KEYS[o.op] for o in self.operations)
+        counter[COUNT_KEYS[Op.UNCHANGED]] += len(self.unchanged)
         return {key: counter.get(key, 0) for key in COUNT_KEYS.values()}
 
     @property
@@ -162,6 +169,7 @@ class Plan:
             "blocked": self.blocked,
             "managed_active": self.managed_active,
             "operations": [o.to_data() for o in self.operations],
+            "unchanged": list(self.unchanged),
         }
 
     @classmethod
@@ -178,5 +186,6 @@ class Plan:
             read=data.get("read", 0),
             blocked=data.get("blocked"),
             managed_active=data.get("managed_active", 0),
+            unchanged=tuple(data.get("unchanged", ())),
         )
 

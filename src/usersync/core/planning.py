@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .delta import Totals
-from .desired import FIELD_LABELS, Desired, Placement, Rejected, build
+from .desired import FIELD_LABELS, MATCH_KEYS, Desired, Placement, Rejected, build
 from .mapping import AttributeMapping
 from .matching import (
     Conflict,
@@ -65,9 +65,10 @@ def plan(
     """The plan of ``snapshot`` against the ``existing`` contacts: every contact of the
     organization, or — for a delta only — those ``delta.needs`` names, with the ``totals``
     counted over the whole organization (what the safeguards and the contact limit need)."""
-    if totals is not None and snapshot.kind is not SnapshotKind.DELTA:
-        raise ValueError("only a delta can be planned from part of the contacts: a full "
-                         "snapshot archives every managed contact it does not contain")
+    if totals is not None and not snapshot.narrowed:
+        raise ValueError("only a delta, or a full snapshot with unchanged records, can be "
+                         "planned from part of the contacts: a full snapshot archives every "
+                         "managed contact it does not contain")
     planner = _Planner(snapshot, ContactIndex(existing, policy.source_id), policy, state, totals)
     operations = planner.run()
     managed_active = (totals.managed_active if totals is not None
@@ -76,8 +77,9 @@ def plan(
         operations=tuple(operations),
         kind=snapshot.kind,
         complete=snapshot.complete,
-        read=len(snapshot.records),
+        read=snapshot.read,
         managed_active=managed_active,
+        unchanged=tuple(snapshot.unchanged),
     )
     return result.with_blocked(verdict(result, policy.thresholds))
 
@@ -90,7 +92,8 @@ class _Planner:
         self.policy = policy
         self.state = state
         self.totals = totals
-        self.claimed: set[int] = set()
+        # an unchanged record keeps its contact (records.Unchanged)
+        self.claimed: set[int] = {u.contact_id for u in snapshot.unchanged.values()}
         self.protected: set[int] = set()
         self.operations: list[Operation] = []
 
@@ -99,7 +102,8 @@ class _Planner:
         by_anchor: dict[str, list[Desired]] = defaultdict(list)
         for want in wanted:
             by_anchor[want.anchor].append(want)
-        present = {anchor: wants[0].record.label for anchor, wants in by_anchor.items()}
+        present = {anchor: u.label for anchor, u in self.snapshot.unchanged.items()}
+        present.update((anchor, wants[0].record.label) for anchor, wants in by_anchor.items())
         decisions: dict[int, Decision] = {}
         unpaired: list[Desired] = []
         for anchor, wants in by_anchor.items():
@@ -151,7 +155,7 @@ class _Planner:
 
     def _desired(self) -> list[Desired]:
         wanted: list[Desired] = []
-        first_seen: dict[tuple, str] = {}
+        first_seen = self._unchanged_keys()
         for record in self.snapshot.records:
             built = build(record, self.policy.mapping, self.policy.placement,
                           self.policy.hash_secret)
@@ -187,6 +191,26 @@ class _Planner:
                     first_seen[(want.location, *key)] = record.label
             wanted.extend(built)
         return wanted
+
+    def _unchanged_keys(self) -> dict[tuple, str]:
+        """The keys the unchanged records hold, as their contacts have them (unchanged: the same
+        values): a record of the snapshot with one of them in the same location is a duplicate.
+        Only the contacts loaded can share a key with a built record (``delta.needs``)."""
+        mapped = self.policy.mapping.fields
+        held: dict[tuple, str] = {}
+        for unchanged in self.snapshot.unchanged.values():
+            contact = self.index.by_id.get(unchanged.contact_id)
+            if contact is None:
+                continue
+            # the keys its record holds: those of the fields the mapping fills (an alias an
+            # admin gave the contact is not the record's)
+            keys = [(key, contact.fields.get(key)) for key in MATCH_KEYS if key in mapped]
+            if "aliases" in mapped:
+                keys += [("email", alias) for alias in contact.aliases]
+            for key, value in keys:
+                if value:
+                    held[(contact.location, key, value)] = unchanged.label
+        return held
 
     def _dormant(self, record) -> bool:
         """A disabled account the source archives rather than syncs."""
@@ -304,7 +328,7 @@ def _record_op(op: Op, record, want: Desired | None = None, **kwargs) -> Operati
     if want is not None:
         kwargs.setdefault("fields", dict(want.values))
     return Operation(op, location=want.location if want else None, dn=record.dn, line=record.line,
-                     label=record.label, **kwargs)
+                     label=record.label, digest=record.digest, **kwargs)
 
 
 def _diff(contact: ExistingContact, want: Desired) -> tuple[Change, ...]:

@@ -58,6 +58,9 @@ class SourceRecord:
     disabled: bool = False
     line: int | None = None
     problems: tuple[RecordProblem, ...] = ()
+    #: What the entry was read as (see ``Unchanged``); kept on its directory object once its
+    #: contact is written from it, so that the next full read can recognize it unchanged.
+    digest: str = ""
 
     @property
     def label(self) -> str:
@@ -68,22 +71,50 @@ class SourceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A record a full read found exactly as it was when its contact was last written from it.
+
+    The reader recognizes it by its ``digest`` (the raw entry, its location and everything that
+    decides what it becomes), among the directory objects the store calls *settled*: their
+    contact is active, still linked to them and was not written by anyone since. Such a record would plan as unchanged, so it is neither decoded, mapped nor planned;
+    it still counts as read, keeps its contact (``contact_id``) and holds its keys against the
+    other records (``label``: how they name it)."""
+
+    label: str
+    contact_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """What one read returned.
 
     A **full** snapshot claims to hold every record in scope; only a full snapshot whose read was
     ``complete`` may archive what it does not contain. A **delta** snapshot holds changed records
-    and the anchors that were ``removed``; it archives only those.
+    and the anchors that were ``removed``; it archives only those. A full snapshot's records
+    ``unchanged`` since they were last synced (by anchor) are only named, not built.
     """
 
     records: tuple[SourceRecord, ...]
     complete: bool
     kind: SnapshotKind = SnapshotKind.FULL
     removed: frozenset[str] = frozenset()
+    unchanged: Mapping[str, Unchanged] = field(default_factory=dict)
 
     @classmethod
-    def full(cls, records, complete: bool = True) -> Snapshot:
-        return cls(records=tuple(records), complete=complete, kind=SnapshotKind.FULL)
+    def full(cls, records, complete: bool = True, unchanged=None) -> Snapshot:
+        return cls(records=tuple(records), complete=complete, kind=SnapshotKind.FULL,
+                   unchanged=unchanged or {})
+
+    @property
+    def read(self) -> int:
+        """How many people the read returned: built records and unchanged ones."""
+        return len(self.records) + len(self.unchanged)
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether planning sees only part of the contacts: a delta, or a full snapshot with
+        unchanged records (their contacts are neither loaded nor compared)."""
+        return self.kind is SnapshotKind.DELTA or bool(self.unchanged)
 
     @classmethod
     def delta(cls, records, removed=()) -> Snapshot:

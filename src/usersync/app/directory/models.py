@@ -281,6 +281,10 @@ class DirectoryObject(models.Model):
     )
     ignored = models.BooleanField(default=False)
     present = models.BooleanField(default=True, help_text="Returned by the last full read.")
+    digest = models.CharField(max_length=32, blank=True, default="",
+                              help_text="What the entry was when its contact was last synced.")
+    synced_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="Since when the contact is what the digest says.")
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
 

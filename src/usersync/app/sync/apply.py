@@ -28,10 +28,13 @@ from . import bulk
 from .loading import MODEL_FIELDS
 
 BATCH = 2000
-_OBJECT_COLUMNS = ("anchor", "dn", "attributes", "state", "message", "contact_id", "ignored",
-                   "present")
+_OBJECT_COLUMNS = ("anchor", "dn", "attributes", "state", "message", "contact_id", "digest",
+                   "synced_at", "ignored", "present")
 #: What a write of a directory object read again changes (``ignored`` is the admin's).
-_UPSERTED = ("dn", "attributes", "state", "message", "contact_id", "present", "last_seen_at")
+_UPSERTED = ("dn", "attributes", "state", "message", "contact_id", "digest", "synced_at",
+             "present", "last_seen_at")
+#: Operations after which the contact is what its record asks for (the object is settled).
+_SETTLING = frozenset({Op.CREATE, Op.UPDATE, Op.LINK, Op.REACTIVATE, Op.UNCHANGED})
 _RECORD_STATE = {
     Op.CREATE: ObjectState.MAPPED, Op.UPDATE: ObjectState.MAPPED, Op.LINK: ObjectState.MAPPED,
     Op.REACTIVATE: ObjectState.MAPPED, Op.UNCHANGED: ObjectState.MAPPED,
@@ -51,8 +54,10 @@ class Applied:
     archived: list[int] = field(default_factory=list)
 
 
-def apply(source: Source, plan: Plan, now: datetime) -> Applied:
-    """Write ``plan`` for ``source``; what it changed. Must run inside a transaction."""
+def apply(source: Source, plan: Plan, now: datetime, compared_at: datetime) -> Applied:
+    """Write ``plan`` for ``source``; what it changed. Must run inside a transaction.
+    ``compared_at``: when the contacts the plan was made from were read, at the earliest (the
+    run's start): what a contact became after that, the plan did not see."""
     assert transaction.get_connection().in_atomic_block, "apply() needs a transaction"
     locations = dict(source.organization.locations.values_list("identifier", "id"))
     created = _create(source, plan.of(Op.CREATE), locations, now)
@@ -60,7 +65,7 @@ def apply(source: Source, plan: Plan, now: datetime) -> Applied:
     _update(source, plan.of(Op.UPDATE, Op.LINK, Op.REACTIVATE), locations, now, applied)
     applied.archived = _archive(source, plan.of(Op.ARCHIVE), now)
     _message_rules(plan, created)
-    _directory_objects(source, plan, created, now)
+    _directory_objects(source, plan, created, now, compared_at)
     return applied
 
 
@@ -145,11 +150,16 @@ def _message_rules(plan: Plan, created: dict) -> None:
     bulk.insert(MessageRule, ["contact_id", "channel"], rows, on_conflict="ON CONFLICT DO NOTHING")
 
 
-def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime) -> None:
+def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
+                       compared_at: datetime) -> None:
     """Record what the source knows of each directory object it read (one row per anchor).
 
     Only rows that differ from what is stored are written; the others are only marked seen. A
-    complete full read marks every object it did not return as no longer present."""
+    complete full read marks every object it did not return (nor read unchanged) as no longer
+    present. An object whose contact is now what its record asks for keeps the record's digest
+    and when that was true (``synced_at``), for the next full read to recognize it unchanged
+    (``records.Unchanged``): a created contact from now; another from when the plan's contacts
+    were read (``compared_at``), so that anything written to it since is seen."""
     rows: dict[str, list] = {}
     for op in plan.operations:
         if not op.anchor or (op.op is Op.ARCHIVE and not op.dn and not op.line):
@@ -159,30 +169,38 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime)
         if row is None:
             ignored = op.op is Op.SKIP and op.reason == "ignored by an admin"
             state = ObjectState.IGNORED if ignored else _RECORD_STATE[op.op]
-            rows[op.anchor] = [op.dn, _mapped(op), state, op.reason, contact_id, ignored]
-        elif row[4] is None and contact_id is not None:
-            row[4] = contact_id
+            settled = op.op in _SETTLING and op.digest and contact_id is not None
+            rows[op.anchor] = [op.dn, _mapped(op), state, op.reason, contact_id,
+                               op.digest if settled else "",
+                               (now if op.op is Op.CREATE else compared_at) if settled else None,
+                               ignored]
+        else:  # a record in several locations: its digest does not say which contacts it has
+            row[5], row[6] = "", None
+            if row[4] is None and contact_id is not None:
+                row[4] = contact_id
     full = plan.kind is SnapshotKind.FULL and plan.complete
     objects = DirectoryObject.objects.filter(source=source)
-    stored = {}  # a full read compares with every stored object; a delta with those it names
-    anchors = [None] if full else list(rows)
+    stored = {}
+    anchors = list(rows)
     for start in range(0, len(anchors), BATCH):
-        found = objects if full else objects.filter(anchor__in=anchors[start:start + BATCH])
+        found = objects.filter(anchor__in=anchors[start:start + BATCH])
         stored.update((anchor, tuple(rest))
                       for anchor, *rest in found.values_list(*_OBJECT_COLUMNS))
     changed, seen = [], []
     for anchor, row in rows.items():
         known = stored.get(anchor)
-        if known is None or known[:5] != tuple(row[:5]) or not known[6]:
-            changed.append((anchor, *row[:5], True, row[5]))
+        if known is None or known[:7] != tuple(row[:7]) or not known[8]:
+            changed.append((anchor, *row[:7], True, row[7]))
         else:
             seen.append(anchor)
     bulk.insert(DirectoryObject, ["anchor", "dn", "attributes", "state", "message", "contact_id",
-                                  "present", "ignored"], changed,
+                                  "digest", "synced_at", "present", "ignored"], changed,
                 {"source_id": source.pk, "first_seen_at": now, "last_seen_at": now},
                 on_conflict=bulk.upsert_clause(["source_id", "anchor"], _UPSERTED, DirectoryObject))
     if full:
-        gone = [anchor for anchor, known in stored.items() if known[6] and anchor not in rows]
+        read = rows.keys() | set(plan.unchanged)
+        gone = [anchor for anchor in objects.filter(present=True).values_list("anchor", flat=True)
+                if anchor not in read]
         for start in range(0, len(gone), BATCH):
             objects.filter(anchor__in=gone[start:start + BATCH]).update(present=False)
         objects.filter(present=True).exclude(last_seen_at=now).update(last_seen_at=now)

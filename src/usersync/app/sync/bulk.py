@@ -104,6 +104,8 @@ def _adapter(field: models.Field):
     """How a per-row value of ``field`` becomes a parameter (``None``: as it is)."""
     if isinstance(field, models.JSONField):
         return lambda value: connection.ops.adapt_json_value(value, field.encoder)
+    if isinstance(field, models.DateTimeField):
+        return lambda value: _prepared(field, value)
     if isinstance(field, (models.CharField, models.TextField, models.BooleanField,
                           models.ForeignKey, models.IntegerField)):
         return None

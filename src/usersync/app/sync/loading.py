@@ -6,10 +6,11 @@ One query per table, never one per record.
 from __future__ import annotations
 
 import operator
+from dataclasses import replace
 from functools import reduce
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 
 from usersync.app.directory.models import Contact, ContactStatus, DirectoryObject, MessageRule, Source
@@ -19,7 +20,13 @@ from usersync.core.delta import Totals
 from usersync.core.desired import Placement
 from usersync.core.mapping import AttributeMapping
 from usersync.core.planning import Policy
-from usersync.core.records import CONTACT_FIELDS, ExistingContact, Snapshot, SourceState
+from usersync.core.records import (
+    CONTACT_FIELDS,
+    ExistingContact,
+    Snapshot,
+    SnapshotKind,
+    SourceState,
+)
 from usersync.core.safeguards import Thresholds
 
 from . import bulk
@@ -49,7 +56,32 @@ def contacts_to_plan(source: Source, snapshot: Snapshot, policy: Policy,
     needs = delta.needs(snapshot, policy, state)
     if needs is None:
         return existing_contacts(source.organization_id), None
+    if snapshot.kind is SnapshotKind.FULL:  # with unchanged records: add what it may archive
+        needs = replace(needs, anchors=needs.anchors | _unkept_anchors(source, snapshot))
     return _needed_contacts(source, needs), _totals(source)
+
+
+def _unkept_anchors(source: Source, snapshot: Snapshot) -> set[str]:
+    """The anchors of the source's active contacts that no unchanged record keeps: those a
+    full read archives when no built record claims them either."""
+    kept = {u.contact_id for u in snapshot.unchanged.values()}
+    managed = Contact.objects.filter(source=source, status=ContactStatus.ACTIVE,
+                                     anchor__isnull=False).exclude(anchor="")
+    return {anchor for contact_id, anchor in managed.values_list("id", "anchor").iterator(10_000)
+            if contact_id not in kept}
+
+
+def settled(source: Source) -> dict[str, tuple[str, int]]:
+    """The digests of the source's settled directory objects, with their anchor and contact
+    (``connectors.ldap_unchanged``): present, neither ignored nor mapped by hand, and their
+    contact is active, still linked to them and not written since it was synced from them."""
+    objects = DirectoryObject.objects.filter(
+        source=source, present=True, ignored=False, manual_contact__isnull=True,
+        contact__status=ContactStatus.ACTIVE, contact__source_id=F("source_id"),
+        contact__anchor=F("anchor"), contact__updated_at__lte=F("synced_at"),
+    ).exclude(digest="")
+    rows = objects.values_list("digest", "anchor", "contact_id").iterator(10_000)
+    return {digest: (anchor, contact_id) for digest, anchor, contact_id in rows}
 
 
 def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact]:

@@ -21,6 +21,7 @@ from typing import Callable
 from django.utils import timezone
 
 from usersync.app.directory.models import Source, SourceKind
+from usersync.app.keys import hash_secret
 from usersync.app.orgs.models import Organization
 from usersync.app.sources import DIRECTORY_KINDS, ldap_settings
 from usersync.connectors.base import Reading
@@ -36,6 +37,8 @@ Reader = Callable[[], Reading]
 FILE_KINDS = (SourceKind.CSV, SourceKind.LDIF)
 #: The source an import uses when none is named: one per organization and file kind.
 IMPORT_SOURCE_NAMES = {SourceKind.CSV: "csv-import", SourceKind.LDIF: "ldif-import"}
+#: Hashed into the planning context: a new PIN key changes it (the key itself is never in it).
+PIN_KEY_PROBE = "usersync planning context"
 
 
 def scopes_of(source: Source) -> list[Scope]:
@@ -94,14 +97,17 @@ def incremental(source: Source, force_full: bool = False) -> Incremental:
     saved = Source.objects.filter(pk=source.pk).values_list("sync_state", flat=True).first()
     return Incremental(saved=saved or {}, force_full=force_full,
                        reconcile_every=timedelta(hours=source.full_reconcile_hours),
-                       context=planning_context(source))
+                       context=planning_context(source),
+                       known={} if force_full else loading.settled(source))
 
 
 def planning_context(source: Source) -> str:
     """What, besides the directory, decides what an unchanged entry becomes: the archive
-    options, the organization's locations, phone region and contact limit, and the admins'
+    options, the organization's locations, phone region and contact limit, the channels new
+    contacts get, the key PINs are hashed with (as a hash of a fixed text), and the admins'
     decisions about directory objects (ignored, mapped by hand). A delta does not read unchanged
-    entries again, so a change here must bring a full read (it changes the fingerprint)."""
+    entries again, and a full read does not build the entries it recognizes unchanged, so a
+    change here must bring a full read of everything (it changes the fingerprint)."""
     org = source.organization
     state = loading.source_state(source)
     return json.dumps({
@@ -110,6 +116,7 @@ def planning_context(source: Source) -> str:
         "multi_location": org.multi_location, "region": org.default_region,
         "contact_limit": org.contact_limit, "ignored": sorted(state.ignored),
         "manual": sorted(state.manual.items()),
+        "channels": sorted(source.new_contact_channels), "pin_key": hash_secret(PIN_KEY_PROBE),
     }, sort_keys=True)
 
 

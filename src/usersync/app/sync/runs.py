@@ -148,7 +148,7 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
             run.status, run.blocked_reason = RunStatus.BLOCKED, plan.blocked
             _supersede_blocked(source, run)
         else:
-            applied = applying.apply(source, plan, run.finished_at)
+            applied = applying.apply(source, plan, run.finished_at, _compared_at(run))
             run.status = RunStatus.SUCCEEDED
             _save_sync_state(source, reading)
         leases.fence(run)  # last: the run's row stays locked only while this commits
@@ -169,7 +169,7 @@ def approve(run: SyncRun, by: str) -> SyncRun:
             raise RunRefused(f"run {run.pk} is out of date: run {newer.pk} was applied "
                              "after it; start a new sync to get a fresh plan")
         now = timezone.now()
-        applied = applying.apply(run.source, Plan.from_data(run.plan), now)
+        applied = applying.apply(run.source, Plan.from_data(run.plan), now, _compared_at(run))
         run.status, run.decided_by, run.decided_at = RunStatus.SUCCEEDED, by, now
         run.save()
         run_finished(run, applied=applied)
@@ -184,6 +184,11 @@ def reject(run: SyncRun, by: str) -> SyncRun:
         run.status, run.decided_by, run.decided_at = RunStatus.REJECTED, by, timezone.now()
         run.save()
     return run
+
+
+def _compared_at(run: SyncRun) -> datetime:
+    """When the run's plan read the contacts, at the earliest: when the run started."""
+    return run.started_at or run.created_at
 
 
 def errors_of(plan: Plan) -> list[dict]:
