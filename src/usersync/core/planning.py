@@ -63,8 +63,9 @@ def plan(
     totals: Totals | None = None,
 ) -> Plan:
     """The plan of ``snapshot`` against the ``existing`` contacts: every contact of the
-    organization, or — for a delta only — those ``delta.needs`` names, with the ``totals``
-    counted over the whole organization (what the safeguards and the contact limit need)."""
+    organization, or — for a delta, or a full snapshot with unchanged records (``narrowed``) —
+    those ``delta.needs`` names, with the ``totals`` counted over the whole organization (what
+    the safeguards and the contact limit need)."""
     if totals is not None and not snapshot.narrowed:
         raise ValueError("only a delta, or a full snapshot with unchanged records, can be "
                          "planned from part of the contacts: a full snapshot archives every "
