@@ -146,7 +146,7 @@ def _recognizer(settings: LdapSettings, incremental: Incremental,
     was asked for (``force_full``) builds and plans every entry again."""
     if not recognizable(settings):
         return None
-    known = {} if incremental.force_full else incremental.known
+    known = {} if incremental.force_full else incremental.known()
     return Recognizer(digest, known, settings.is_ad)
 
 

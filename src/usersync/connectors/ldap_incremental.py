@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,8 +49,9 @@ class Incremental:
     force_full: bool = False
     context: str = ""
     #: The settled directory objects' digests, for a full read to recognize unchanged entries
-    #: (``ldap_unchanged.Known``).
-    known: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    #: (``ldap_unchanged.Known``): asked for only when the read is full (a query of every
+    #: directory object of the source, which a delta does not need).
+    known: Callable[[], Mapping[str, tuple[str, int]]] = dict
 
 
 @dataclass(frozen=True, slots=True)

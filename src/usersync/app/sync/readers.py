@@ -98,7 +98,7 @@ def incremental(source: Source, force_full: bool = False) -> Incremental:
     return Incremental(saved=saved or {}, force_full=force_full,
                        reconcile_every=timedelta(hours=source.full_reconcile_hours),
                        context=planning_context(source),
-                       known={} if force_full else loading.settled(source))
+                       known=lambda: loading.settled(source))
 
 
 def planning_context(source: Source) -> str:
