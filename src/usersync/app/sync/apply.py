@@ -28,11 +28,12 @@ from . import bulk
 from .loading import MODEL_FIELDS
 
 BATCH = 2000
-_OBJECT_COLUMNS = ("anchor", "dn", "attributes", "state", "message", "contact_id", "digest",
-                   "synced_at", "ignored", "present")
+#: What a read says of a directory object: compared with what is stored, written if different.
+_DESCRIBED = ("dn", "attributes", "state", "message", "contact_id", "digest", "synced_at")
+_CONTACT, _DIGEST, _SYNCED = (_DESCRIBED.index(name)
+                              for name in ("contact_id", "digest", "synced_at"))
 #: What a write of a directory object read again changes (``ignored`` is the admin's).
-_UPSERTED = ("dn", "attributes", "state", "message", "contact_id", "digest", "synced_at",
-             "present", "last_seen_at")
+_UPSERTED = (*_DESCRIBED, "present", "last_seen_at")
 #: Operations after which the contact is what its record asks for (the object is settled).
 _SETTLING = frozenset({Op.CREATE, Op.UPDATE, Op.LINK, Op.REACTIVATE, Op.UNCHANGED})
 _RECORD_STATE = {
@@ -160,7 +161,7 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
     and when that was true (``synced_at``), for the next full read to recognize it unchanged
     (``records.Unchanged``): a created contact from now; another from when the plan's contacts
     were read (``compared_at``), so that anything written to it since is seen."""
-    rows: dict[str, list] = {}
+    rows: dict[str, list] = {}  # by anchor: [*_DESCRIBED, ignored]
     for op in plan.operations:
         if not op.anchor or (op.op is Op.ARCHIVE and not op.dn and not op.line):
             continue  # an archive of a contact whose record is gone: no record to describe
@@ -175,26 +176,26 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
                                (now if op.op is Op.CREATE else compared_at) if settled else None,
                                ignored]
         else:  # a record in several locations: its digest does not say which contacts it has
-            row[5], row[6] = "", None
-            if row[4] is None and contact_id is not None:
-                row[4] = contact_id
+            row[_DIGEST], row[_SYNCED] = "", None
+            if row[_CONTACT] is None and contact_id is not None:
+                row[_CONTACT] = contact_id
     full = plan.kind is SnapshotKind.FULL and plan.complete
     objects = DirectoryObject.objects.filter(source=source)
-    stored = {}
+    stored = {}  # what is stored of the objects read: (*_DESCRIBED, present)
     anchors = list(rows)
     for start in range(0, len(anchors), BATCH):
         found = objects.filter(anchor__in=anchors[start:start + BATCH])
         stored.update((anchor, tuple(rest))
-                      for anchor, *rest in found.values_list(*_OBJECT_COLUMNS))
+                      for anchor, *rest in found.values_list("anchor", *_DESCRIBED, "present"))
     changed, seen = [], []
+    described = len(_DESCRIBED)
     for anchor, row in rows.items():
         known = stored.get(anchor)
-        if known is None or known[:7] != tuple(row[:7]) or not known[8]:
-            changed.append((anchor, *row[:7], True, row[7]))
+        if known is None or known[:described] != tuple(row[:described]) or not known[described]:
+            changed.append((anchor, *row[:described], True, row[described]))
         else:
             seen.append(anchor)
-    bulk.insert(DirectoryObject, ["anchor", "dn", "attributes", "state", "message", "contact_id",
-                                  "digest", "synced_at", "present", "ignored"], changed,
+    bulk.insert(DirectoryObject, ["anchor", *_DESCRIBED, "present", "ignored"], changed,
                 {"source_id": source.pk, "first_seen_at": now, "last_seen_at": now},
                 on_conflict=bulk.upsert_clause(["source_id", "anchor"], _UPSERTED, DirectoryObject))
     if full:
