@@ -72,7 +72,7 @@ class Person:
 
     @property
     def dn(self) -> str:
-        return f"uid={self.uid},ou={OFFICES[self.office][0]},{PEOPLE_DN}"
+        return f"uid={self.uid},{office_dn(self.office)}"
 
 
 def office_dn(office: int) -> str:

@@ -192,12 +192,12 @@ def sync_search(session: Session, base: str, filterstr: str, attributes: Iterabl
                 if done is None:
                     raise _broken(session, base, "ended it without the done control")
                 if cookie is not None and not done.refreshDeletes:
-                    _present_phase(connection, None)
+                    _present_phase(session, None)
                 answer.cookie = done.cookie or answer.cookie
                 return answer
             if kind == ldap.RES_INTERMEDIATE:
                 for _oid, value, _controls in data:
-                    _info(connection, msgid, decode_sync_info(value), answer)
+                    _info(session, msgid, decode_sync_info(value), answer)
             elif kind == ldap.RES_SEARCH_ENTRY:
                 for dn, values, entry_controls in data:
                     state = next((c for c in entry_controls if isinstance(c, SyncStateControl)),
@@ -205,7 +205,7 @@ def sync_search(session: Session, base: str, filterstr: str, attributes: Iterabl
                     if state is None:
                         raise _broken(session, base, f"sent {dn!r} without its sync state")
                     if state.state == "present":
-                        _present_phase(connection, msgid)
+                        _present_phase(session, msgid)
                     if state.state == "delete":
                         answer.deleted.add(state.entryUUID)
                     else:
@@ -242,26 +242,23 @@ def _searchable(session: Session, dn: str) -> bool:
     return True
 
 
-def _info(connection, msgid: int, message: SyncInfo, answer: SyncAnswer) -> None:
+def _info(session: Session, msgid: int, message: SyncInfo, answer: SyncAnswer) -> None:
     if message.newcookie:
         answer.cookie = message.newcookie
     elif message.refreshPresent is not None:
-        _present_phase(connection, msgid)
+        _present_phase(session, msgid)
     elif message.syncIdSet is not None:
         if not message.syncIdSet.get("refreshDeletes"):
-            _present_phase(connection, msgid)
+            _present_phase(session, msgid)
         answer.deleted.update(message.syncIdSet["syncUUIDs"])
         answer.cookie = message.syncIdSet.get("cookie") or answer.cookie
     elif message.refreshDelete is not None:
         answer.cookie = message.refreshDelete.get("cookie") or answer.cookie
 
 
-def _present_phase(connection, msgid: int | None):
+def _present_phase(session: Session, msgid: int | None):
     """Stop: the server lists what is still there instead of what left."""
     if msgid is not None:
-        try:
-            connection.abandon_ext(msgid)
-        except ldap.LDAPError:
-            pass  # the search ends with the session anyway
+        session.abandon(msgid)
     raise FullReadNeeded("the server could not list what left the scope since the last read "
                          "(its session log does not reach back that far, e.g. after a restart)")

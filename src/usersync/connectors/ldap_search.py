@@ -199,9 +199,10 @@ class Session:
                 yield entries
         finally:
             if msgid is not None:  # the reader stopped early: the next page is not wanted
-                self._abandon(msgid)
+                self.abandon(msgid)
 
-    def _abandon(self, msgid: int) -> None:
+    def abandon(self, msgid: int) -> None:
+        """Stop the search ``msgid`` (its answer is not wanted any more)."""
         try:
             self.connection.abandon_ext(msgid)
         except ldap.LDAPError:

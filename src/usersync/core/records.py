@@ -76,9 +76,10 @@ class Unchanged:
 
     The reader recognizes it by its ``digest`` (the raw entry, its location and everything that
     decides what it becomes), among the directory objects the store calls *settled*: their
-    contact is active, still linked to them and was not written by anyone since. Such a record would plan as unchanged, so it is neither decoded, mapped nor planned;
-    it still counts as read, keeps its contact (``contact_id``) and holds its keys against the
-    other records (``label``: how they name it)."""
+    contact is active, still linked to them and was not written by anyone since. Such a record
+    would plan as unchanged, so it is neither decoded, mapped nor planned; it still counts as
+    read, keeps its contact (``contact_id``) and holds its keys against the other records
+    (``label``: how they name it)."""
 
     label: str
     contact_id: int
