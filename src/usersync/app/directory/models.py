@@ -55,6 +55,9 @@ class Contact(models.Model):
             models.Index(fields=["organization", "status"]),
             models.Index(fields=["organization", "email"]),
             models.Index(fields=["source", "anchor"]),
+            # an incremental run looks its changed people's keys up among all contacts
+            models.Index(fields=["organization", "identification"]),
+            models.Index(fields=["organization", "sms_phone"]),
         ]
 
     def __str__(self) -> str:
@@ -293,7 +296,14 @@ class DirectoryObject(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "anchor"], name="directory_object_unique")
         ]
-        indexes = [models.Index(fields=["source", "state"])]
+        indexes = [
+            models.Index(fields=["source", "state"]),
+            # the admin's decisions, read before every run: few rows among many
+            models.Index(fields=["source"], condition=Q(ignored=True),
+                         name="directory_object_ignored"),
+            models.Index(fields=["source"], condition=Q(manual_contact__isnull=False),
+                         name="directory_object_manual"),
+        ]
 
     def __str__(self) -> str:
         return self.dn or self.anchor
