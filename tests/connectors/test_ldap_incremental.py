@@ -10,7 +10,7 @@ from ldap.syncrepl import SyncInfoMessage, SyncStateControl
 from pyasn1.error import PyAsn1Error
 
 from usersync.connectors import active_directory, ldap_sync_info, openldap
-from usersync.connectors.ldap_content_sync import common_parent
+from usersync.connectors.ldap_roots import common_parent
 from usersync.connectors.ldap_incremental import (
     CONTENT_SYNC,
     MAX_WATERMARKS,

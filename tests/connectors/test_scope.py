@@ -5,9 +5,11 @@ import pytest
 from usersync.connectors.errors import ConfigurationError
 from usersync.connectors.scope import (
     Scope,
+    ScopeFinder,
     locations_by_ou,
     locations_for,
     normalize_dn,
+    scopes_containing,
     within,
 )
 
@@ -108,3 +110,26 @@ def test_locations_for(dn, scopes, expected):
 )
 def test_locations_by_ou(dn, identifiers, expected):
     assert locations_by_ou(dn, identifiers) == expected
+
+
+def test_the_scope_finder_agrees_with_scopes_containing_for_every_kind_of_entry():
+    people = "ou=People,dc=acme,dc=example"
+    scopes = [Scope(f"OU=Headquarters, {people.upper()}", "hq"),
+              Scope(f"ou=engineering,ou=headquarters,{people}", "eng"),  # inside the first
+              Scope(f"ou=Warehouse,{people}", "wh"),
+              Scope(f"uid=kiosk,ou=Lobby,{people}", "lobby")]  # a base that is an entry
+    entries = [
+        f"uid=ada,ou=Headquarters,{people}", f"uid=bob,ou=Headquarters,{people}",
+        f"uid=cy,ou=Engineering,ou=Headquarters,{people}", f"uid=dee,ou=Warehouse,{people}",
+        f"uid=eve,{people}", f"uid=kiosk,ou=Lobby,{people}", f"uid=fay,ou=Lobby,{people}",
+        f"uid=gus,uid=kiosk,ou=Lobby,{people}", f"ou=Warehouse,{people}",
+        f"cn=O'Brien\\, Seán,ou=Warehouse,{people}", f"cn=Smith\\+Jones,ou=Elsewhere,{people}",
+        f"uid=hal,ou=Elsewhere,{people}", "uid=ivy,dc=other,dc=example",
+    ]
+    find = ScopeFinder(scopes)
+    for dn in entries * 2:  # the second time from what it remembers
+        assert find(dn) == scopes_containing(dn, scopes), dn
+    assert [s.location for s in find(f"uid=cy,ou=Engineering,ou=Headquarters,{people}")] == [
+        "hq", "eng"]
+    assert find(f"uid=kiosk,ou=Lobby,{people}") == (scopes[3],)
+    assert find(f"uid=fay,ou=Lobby,{people}") == ()

@@ -17,7 +17,7 @@ from usersync.app import sources
 from usersync.app.directory.models import Contact, DirectoryObject, Source, SyncRun
 from usersync.app.orgs.services import create_organization
 from usersync.app.sync import readers, runs
-from usersync.connectors import openldap
+from usersync.connectors import ldap_read, openldap
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +219,28 @@ def test_an_approved_blocked_read_keeps_its_unchanged_entries(org, source, slapd
     assert set(present.values_list("anchor", flat=True)) == anchors(source) - anchors(
         source, *movers) == set(blocked.plan.unchanged)
     assert set(full_read(source).plan.unchanged) == set(blocked.plan.unchanged)
+
+
+
+def test_entries_read_by_their_parents_search_or_each_bases_are_recognized_alike(
+        db, slapd_server, monkeypatch):
+    org = create_organization("acme", "Acme", ["headquarters", "warehouse", "bulk"])
+    values = {"urls": [slapd_server.url_ldap], "bind_dn": slapd_server.reader_dn,
+              "scopes": [{"base": slapd.ou_dn(ou), "location": ou.lower()}
+                         for ou in ("Headquarters", "Warehouse", "Bulk")],
+              "ca_pem": slapd_server.ca_pem}
+    source = sources.create_source(org, "corp-ldap", "ldap", values,
+                                   slapd_server.reader_password)
+    everyone = N + data.BULK_COUNT
+    assert counts(full_read(source)) == {"created": everyone}  # by one search of ou=People
+    assert counts(full_read(source)) == {"unchanged": everyone}
+
+    given_up = []
+
+    def too_wide(*args, **kwargs):
+        given_up.append(True)
+        raise ldap_read.WideRoot("as if ou=People held many others")
+    monkeypatch.setattr(ldap_read, "read_roots", too_wide)
+    outcome = full_read(source)  # by one search of each base
+
+    assert given_up and counts(outcome) == {"unchanged": everyone}

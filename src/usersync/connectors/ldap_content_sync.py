@@ -5,8 +5,8 @@ earlier one with the entries written since (with their attributes) and the entry
 entries that left the content (deleted, moved out of the base, or no longer matching the filter),
 then a new cookie. OpenLDAP's cookie names a point in the server's history (its context CSN), not
 a result set, so the cookie saved by a full read is taken first, by a sync search whose filter
-matches nothing; the full read itself stays a plain paged search, which is much cheaper than
-decoding a sync state control on every entry. The sync messages, one per entry or id, are
+matches nothing; the full read itself stays a plain paged search (``ldap_read``), which is much
+cheaper than decoding a sync state control on every entry. The sync messages, one per entry or id, are
 decoded by ``ldap_sync_info`` (pyasn1 was most of an incremental run's time).
 
 The server can list what left the content only from its session log (``olcSpSessionlog``), which
@@ -17,9 +17,8 @@ for a server that asks for a full refresh (e-syncRefreshRequired) or cut the ans
 
 One search reads every base: slapd tells a search of each entry written anywhere in the database
 that it does not find as gone, so a search per base hears of a day's changes once per base. It
-starts at the bases' common parent (one per naming context holding bases; each base on its own if
-the bind account may not search the parent); an entry it returns is a record of every base that
-contains it, one under no base is none. Cookies are kept per search root.
+starts at the bases' common parent (``ldap_roots``); an entry it returns is a record of every base
+that contains it, one under no base is none. Cookies are kept per search root.
 
 The delta names as removed the ids reported gone and every entry written, in or out of scope:
 planning archives only the contacts of removed anchors that no record claims, so an entry moved
@@ -30,7 +29,7 @@ looked up in every base (one may move between two of the searches).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,10 +41,11 @@ from ldap.syncrepl import SyncDoneControl, SyncRequestControl, SyncStateControl
 from .errors import IncompleteRead
 from .ldap_errors import result_code, search_error
 from .ldap_read import Progress, RecordCollector, read_entries
+from .ldap_roots import search_roots
 from .ldap_search import Attributes, Session
 from .ldap_settings import LdapSettings
 from .ldap_sync_info import SYNC_RESPONSE_CONTROLS, SyncInfo, decode_sync_info
-from .scope import Scope, normalize_dn, parse_dn, scopes_containing, within
+from .scope import ScopeFinder
 
 SYNC_REQUEST = SyncRequestControl.controlType
 #: e-syncRefreshRequired: the server cannot continue from this cookie.
@@ -77,54 +77,10 @@ class ContentDelta:
     cookies: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class SearchRoot:
-    """Where one sync search starts, and the scopes whose people it reads."""
-
-    dn: str
-    scopes: tuple[Scope, ...]
-
-    @property
-    def key(self) -> str:  # of its cookie in the saved state: the same for any spelling
-        return normalize_dn(self.dn)
-
-
 def offers_content_sync(session: Session) -> bool:
     """Whether the server lists the sync request control (syncprov is configured)."""
     controls = session.fetch("", ["supportedControl"]).get("supportedControl", [])
     return SYNC_REQUEST.encode() in controls
-
-
-def common_parent(bases: Sequence[str]) -> str:
-    """The longest DN that is or contains each of ``bases`` (compared parsed, spelled as the
-    first base); ``""`` when they share no RDN."""
-    parsed = [parse_dn(base) for base in bases]
-    depth = min(len(dn) for dn in parsed)
-    while depth and len({dn[len(dn) - depth:] for dn in parsed}) > 1:
-        depth -= 1
-    rdns = ldap.dn.str2dn(bases[0].strip())
-    return ldap.dn.dn2str(rdns[len(rdns) - depth:])
-
-
-def search_roots(session: Session, settings: LdapSettings) -> list[SearchRoot]:
-    """The common parent of the bases in each of the server's naming contexts. A base in no
-    naming context the server lists, or whose parent the bind account may not search from, is
-    searched from itself."""
-    listed = session.fetch("", ["namingContexts"]).get("namingContexts", [])
-    contexts = sorted((value.decode("utf-8", "replace") for value in listed),
-                      key=lambda context: -len(parse_dn(context)))  # the innermost first
-    groups: dict[str, list[Scope]] = {}
-    for scope in settings.scopes:
-        inside = next((c for c in contexts if within(scope.base, c)), scope.base)
-        groups.setdefault(inside, []).append(scope)
-    roots = []
-    for scopes in groups.values():
-        parent = common_parent([scope.base for scope in scopes])
-        if len(scopes) > 1 and not _searchable(session, parent):
-            roots += [SearchRoot(scope.base, (scope,)) for scope in scopes]
-        else:
-            roots.append(SearchRoot(parent, tuple(scopes)))
-    return roots
 
 
 def cookies_now(session: Session, settings: LdapSettings) -> dict[str, str]:
@@ -155,8 +111,8 @@ def read_content_delta(session: Session, settings: LdapSettings, now: datetime,
     removed: set[str] = set()
     after: dict[str, str] = {}
     for root in roots:
-        def add(dn: str, values: Attributes, root: SearchRoot = root) -> None:
-            for scope in scopes_containing(dn, root.scopes):
+        def add(dn: str, values: Attributes, scopes_of=ScopeFinder(root.scopes)) -> None:
+            for scope in scopes_of(dn):
                 collector.add(scope, dn, values)
         answer = sync_search(session, root.dn, people, attributes, cookies[root.key], add)
         gone |= answer.deleted
@@ -228,18 +184,6 @@ def _broken(session: Session, base: str, what: str) -> IncompleteRead:
         f"{session.server} {what} in the sync search of {base!r}: what changed cannot be "
         "proven complete", hint="the next run will try again", code="content_sync_broken",
         server=session.server)
-
-
-def _searchable(session: Session, dn: str) -> bool:
-    """Whether a search may start at ``dn`` (not at a parent hidden from the bind account)."""
-    try:
-        session.connection.search_ext_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"],
-                                        timeout=session.timeout)
-    except (ldap.NO_SUCH_OBJECT, ldap.INSUFFICIENT_ACCESS):
-        return False
-    except ldap.LDAPError as error:
-        raise search_error(error, session.server, dn, 0) from None
-    return True
 
 
 def _info(session: Session, msgid: int, message: SyncInfo, answer: SyncAnswer) -> None:

@@ -1,8 +1,9 @@
 """A full read of the people in an Active Directory or LDAP source's scope.
 
-One paged search per search base; a person found under two bases is one record with both bases'
-locations (merged by anchor). Entries become records as each page arrives (the raw page is then
-dropped), through the same code as LDIF imports (``entries``). The snapshot is marked complete
+One paged search per search base (on OpenLDAP, one of the bases' common parent: ``ldap_roots``);
+a person found under two bases is one record with both bases' locations (merged by anchor).
+Entries become records as each page arrives (the raw page is then dropped), through the same code
+as LDIF imports (``entries``). The snapshot is marked complete
 only because every search got to its last page: any failure on the way raises instead of
 returning, so the caller has nothing to archive from. The incremental reads (``ldap_changes``)
 collect their changed entries with the same pieces (``RecordCollector``, ``read_entries``).
@@ -19,14 +20,18 @@ from usersync.core.records import Snapshot, SourceRecord, Unchanged
 from .base import ConnectionInfo, Reading
 from .entries import Entry, build_record, fields_by_attribute, has_uuid_anchor
 from .ldap_connect import open_session
+from .errors import SourceError
 from .ldap_groups import GROUP_FILTER, MEMBER_ATTRIBUTES, walk_members
+from .ldap_roots import SearchRoot, search_roots
 from .ldap_search import Attributes, Session
 from .ldap_settings import LdapSettings
 from .ldap_unchanged import Recognizer
-from .scope import Scope, normalize_dn
+from .scope import Scope, ScopeFinder, normalize_dn
 
 Progress = Callable[[str], None]
 GROUP_ATTRIBUTES = ("objectClass", *MEMBER_ATTRIBUTES)
+#: Entries outside the search bases a root search reads before it may give up for per-base ones.
+OUTSIDE_TOLERATED = 1000
 
 
 class RecordCollector:
@@ -103,12 +108,58 @@ def read_entries(session: Session, settings: LdapSettings, collector: RecordColl
             say(f"{count} entries read under {scope.base}")
 
 
+class WideRoot(Exception):
+    """A search root holds more entries outside the search bases than in them."""
+
+
+def read_roots(session: Session, settings: LdapSettings, collector: RecordCollector,
+               roots: Sequence[SearchRoot], filterstr: str, say: Progress) -> None:
+    """Every entry matching ``filterstr`` under each of ``roots``, into ``collector`` for each
+    scope containing it. Raises ``WideRoot`` as soon as a root proves to hold more entries
+    outside the bases than in them (past ``OUTSIDE_TOLERATED``), or the server's size limit
+    stops a root's search: searching each base costs less there."""
+    attributes = settings.requested_attributes()
+    for root in roots:
+        scopes_of = ScopeFinder(root.scopes)
+        inside = outside = 0
+        pages = session.pages(root.dn, filterstr, attributes, settings.page_size)
+        try:
+            for page in pages:
+                for dn, values in page:
+                    found = scopes_of(dn)
+                    for scope in found:
+                        collector.add(scope, dn, values)
+                    inside += bool(found)
+                    outside += not found
+                if outside > max(inside, OUTSIDE_TOLERATED):
+                    raise WideRoot(f"{root.dn!r} holds more entries outside the search bases "
+                                   "than in them")
+                say(f"{inside} entries read under {root.dn}")
+        except SourceError as error:
+            if error.code != "size_limit":
+                raise
+            raise WideRoot(f"the search of {root.dn!r} hit the server's size limit") from None
+        finally:
+            pages.close()  # a search asked for ahead is abandoned
+
+
 def read_people(session: Session, settings: LdapSettings, now: datetime,
                 say: Progress, recognizer: Recognizer | None = None) -> RecordCollector:
     """Every person in scope (a full read), group membership applied; with a ``recognizer``,
-    the entries known unchanged are only named (``ldap_unchanged``)."""
+    the entries known unchanged are only named (``ldap_unchanged``). On OpenLDAP, sibling bases
+    are read by one search of their parent (``ldap_roots``) unless it holds many others."""
     collector = RecordCollector(settings, now, recognizer)
-    read_entries(session, settings, collector, settings.search_filter(), say)
+    several = len(settings.scopes) > 1 and not settings.is_ad
+    roots = search_roots(session, settings) if several else []
+    try:
+        if any(len(root.scopes) > 1 for root in roots):
+            read_roots(session, settings, collector, roots, settings.search_filter(), say)
+        else:
+            read_entries(session, settings, collector, settings.search_filter(), say)
+    except WideRoot as why:
+        say(f"{why}: searching each base instead")
+        collector = RecordCollector(settings, now, recognizer)
+        read_entries(session, settings, collector, settings.search_filter(), say)
     if settings.groups and not settings.is_ad:
         people = collector.people()
         members = walk_members(settings.groups, group_reader(session),

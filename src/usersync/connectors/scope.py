@@ -82,6 +82,35 @@ def scopes_containing(dn: str, scopes: Sequence[Scope]) -> tuple[Scope, ...]:
     return tuple(scope for scope in scopes if _within(parsed, _parsed_base(scope.base)))
 
 
+class ScopeFinder:
+    """``scopes_containing`` for the many entries of one search. Parsing a DN costs ~40 µs and
+    entries share few parents: an entry's scopes are its parent's, worked out once per parent
+    as the server spells it. An entry is parsed on its own only when its first RDN holds an
+    escape, or when a base sits right under its parent (it could be that base)."""
+
+    def __init__(self, scopes: Sequence[Scope]):
+        self.scopes = tuple(scopes)
+        self._parents: dict[str, tuple[Scope, ...] | None] = {}
+
+    def __call__(self, dn: str) -> tuple[Scope, ...]:
+        comma = dn.find(",")
+        if comma <= 0 or "\\" in dn[:comma]:
+            return scopes_containing(dn, self.scopes)
+        parent = dn[comma + 1:]
+        if parent not in self._parents:
+            self._parents[parent] = self._of_parent(parent)
+        containing = self._parents[parent]
+        return scopes_containing(dn, self.scopes) if containing is None else containing
+
+    def _of_parent(self, parent: str) -> tuple[Scope, ...] | None:
+        """The scopes containing every child of ``parent``; ``None`` if a child may be a base."""
+        parsed = parse_dn(parent)
+        bases = [_parsed_base(scope.base) for scope in self.scopes]
+        if any(base[1:] == parsed for base in bases):
+            return None
+        return tuple(scope for scope, base in zip(self.scopes, bases) if _within(parsed, base))
+
+
 def scope_locations(containing: Iterable[Scope]) -> tuple[str, ...]:
     """The locations of ``containing`` scopes, without repeats; scopes without one add none."""
     return tuple(dict.fromkeys(s.location for s in containing if s.location is not None))
