@@ -47,7 +47,7 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Seq
         adapters = None
     names = [*columns, *fixed]
     sql_columns = ", ".join(connection.ops.quote_name(fields[n].column) for n in names)
-    placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
+    placeholders = "(" + ", ".join([_mark()] * len(names)) + ")"
     tail = on_conflict
     if returning_ids:
         tail += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
@@ -61,9 +61,9 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Seq
             for row in batch:
                 params.extend(row if adapters is None else _adapted(row, adapters))
                 params.extend(constant_values)
-            cursor.execute(f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
-                           f"({sql_columns}) VALUES {', '.join([placeholders] * len(batch))} "
-                           f"{tail}", params)
+            _execute(cursor, f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
+                             f"({sql_columns}) VALUES {', '.join([placeholders] * len(batch))} "
+                             f"{tail}", params)
             if returning_ids:
                 ids.extend(row[0] for row in cursor.fetchall())
     return ids
@@ -96,6 +96,22 @@ def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[mode
     return f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
 
 
+def _mark() -> str:
+    """The parameter mark of a statement ``_execute`` runs."""
+    return "?" if connection.vendor == "sqlite" else "%s"
+
+
+def _execute(cursor, sql: str, params: Sequence[Any]) -> None:
+    """Run ``sql`` written with ``_mark()``. Django's SQLite cursor rewrites every ``%s`` of a
+    statement to ``?`` with a regex, a second per 100,000 rows here: the statement written with
+    ``?`` goes to sqlite3 as it is."""
+    if connection.vendor == "sqlite":
+        with connection.wrap_database_errors:  # Django's errors, as through its cursor
+            sqlite3.Cursor.execute(cursor.cursor, sql, params)
+    else:
+        cursor.execute(sql, params)
+
+
 def _prepared(field: models.Field, value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
@@ -105,7 +121,13 @@ def _adapter(field: models.Field):
     if isinstance(field, models.JSONField):
         return lambda value: connection.ops.adapt_json_value(value, field.encoder)
     if isinstance(field, models.DateTimeField):
-        return lambda value: _prepared(field, value)
+        prepared: dict[Any, Any] = {}  # a run writes few distinct times (its start, now)
+
+        def adapt(value):
+            if value not in prepared:
+                prepared[value] = _prepared(field, value)
+            return prepared[value]
+        return adapt
     if isinstance(field, (models.CharField, models.TextField, models.BooleanField,
                           models.ForeignKey, models.IntegerField)):
         return None

@@ -1,0 +1,56 @@
+"""Bulk writes (``bulk.insert``): the rows as given, their ids in order, Django's errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from usersync.app.directory.models import Contact, DirectoryObject, SourceKind
+from usersync.app.orgs.services import create_organization
+from usersync.app.sources import create_source
+from usersync.app.sync import bulk
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+EARLIER = datetime(2026, 11, 21, 23, 5, 7, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def source(db):
+    org = create_organization("acme", "Acme")
+    return create_source(org, "hr", SourceKind.CSV, {})
+
+
+def test_rows_are_inserted_as_given_with_their_ids_in_order(source):
+    rows = [(f"First{n}", "Last", f"p{n}@acme.example", ["a@x.example"] if n % 2 else [])
+            for n in range(2500)]  # more than one statement holds on SQLite
+    ids = bulk.insert(Contact, ["first_name", "last_name", "email", "aliases"], rows,
+                      {"organization_id": source.organization_id, "created_at": NOW,
+                       "updated_at": NOW}, returning_ids=True)
+
+    stored = {c.pk: c for c in Contact.objects.all()}
+    assert len(ids) == len(rows) == len(stored)
+    for contact_id, (first, last, email, aliases) in zip(ids, rows):
+        contact = stored[contact_id]
+        assert (contact.first_name, contact.last_name, contact.email, contact.aliases) == (
+            first, last, email, aliases)
+        assert contact.created_at == NOW and contact.status == "active"  # constant, default
+
+
+def test_datetimes_of_each_row_are_written_exactly(source):
+    rows = [(f"a{n}", [EARLIER, NOW, None][n % 3]) for n in range(9)]
+    bulk.insert(DirectoryObject, ["anchor", "synced_at"], rows,
+                {"source_id": source.pk, "first_seen_at": NOW})
+
+    assert dict(DirectoryObject.objects.values_list("anchor", "synced_at")) == dict(rows)
+
+
+def test_a_conflicting_row_is_djangos_integrity_error_and_writes_nothing(source):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.insert(DirectoryObject, ["anchor"], [("same",), ("other",), ("same",)],
+                    {"source_id": source.pk, "first_seen_at": NOW})
+
+    assert not DirectoryObject.objects.exists()
