@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from usersync.app.directory.models import Contact, DirectoryObject, MessageRule, SyncRun
 from usersync.app.sync import apply as applying
-from usersync.app.sync import runs
+from usersync.app.sync import bulk, runs
 
 from support.syncing import active, csv_bytes, import_csv, person
 
@@ -221,3 +222,30 @@ def test_the_pin_is_stored_only_as_a_keyed_hash(acme):
     assert contact.pin_hash.startswith("hmac-sha256:") and "4821" not in contact.pin_hash
     run = SyncRun.objects.get()
     assert "4821" not in str(run.plan)
+
+
+def test_a_run_that_changed_many_contacts_refreshes_the_planners_statistics(acme, monkeypatch):
+    analyzed = []
+    analyze = bulk.analyze
+
+    def spy(*models):
+        analyzed.append(models)
+        analyze(*models)
+    monkeypatch.setattr(bulk, "analyze", spy)
+
+    import_csv(acme, csv_bytes(*PEOPLE))
+    assert analyzed == []  # 30 contacts: not worth it
+    many = [person(n, "headquarters" if n % 2 else "warehouse") for n in range(1, 1201)]
+    assert import_csv(acme, csv_bytes(*many)).plan.counts["created"] == 1170
+
+    assert analyzed == [(Contact, DirectoryObject, MessageRule)]
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT DISTINCT tbl FROM sqlite_stat1")
+            assert {"directory_contact", "directory_directoryobject"} <= {
+                row[0] for row in cursor.fetchall()}
+        else:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'directory_contact'")
+            assert cursor.fetchone()[0] >= 1200
+    assert import_csv(acme, csv_bytes(*many)).plan.counts["unchanged"] == 1200
+    assert len(analyzed) == 1  # nothing changed the second time

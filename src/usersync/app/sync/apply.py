@@ -7,11 +7,12 @@ says, and archives only contacts that are still active and still managed by the 
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from usersync.app.directory.models import (
     Contact,
@@ -27,7 +28,10 @@ from usersync.core.records import SnapshotKind
 from . import bulk
 from .loading import MODEL_FIELDS
 
+log = logging.getLogger("usersync.sync")
 BATCH = 2000
+#: How many contacts a run changes before the tables' statistics are refreshed after it.
+STATISTICS_AFTER = 1000
 #: What a read says of a directory object: compared with what is stored, written if different.
 _DESCRIBED = ("dn", "attributes", "state", "message", "contact_id", "digest", "synced_at")
 _CONTACT, _DIGEST, _SYNCED = (_DESCRIBED.index(name)
@@ -54,6 +58,10 @@ class Applied:
     reactivated: list[int] = field(default_factory=list)
     archived: list[int] = field(default_factory=list)
 
+    @property
+    def count(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.reactivated) + len(self.archived)
+
 
 def apply(source: Source, plan: Plan, now: datetime, compared_at: datetime) -> Applied:
     """Write ``plan`` for ``source``; what it changed. Must run inside a transaction.
@@ -68,6 +76,19 @@ def apply(source: Source, plan: Plan, now: datetime, compared_at: datetime) -> A
     _message_rules(plan, created)
     _directory_objects(source, plan, created, now, compared_at)
     return applied
+
+
+def refresh_statistics(applied: Applied, read: int) -> None:
+    """After the commit of a run that changed many contacts, and at least a tenth of what it
+    read (a first sync, a large import): the tables' statistics, so that the next run's look-ups
+    are planned for what they now hold (at 100,000 contacts on PostgreSQL, the next incremental
+    run scanned the table per look-up without them)."""
+    if applied.count < STATISTICS_AFTER or applied.count * 10 < read:
+        return
+    try:
+        bulk.analyze(Contact, DirectoryObject, MessageRule)
+    except DatabaseError as error:  # the run is committed: only later look-ups are slower
+        log.warning("could not refresh the statistics of the contact tables: %s", error)
 
 
 def _create(source: Source, operations: list[Operation], locations: dict, now: datetime) -> dict:

@@ -87,6 +87,21 @@ def update(model: type[models.Model], columns: Sequence[str], rows: Iterable[Seq
             cursor.executemany(sql, params)
 
 
+def analyze(*models: type[models.Model]) -> None:
+    """Refresh the query planner's statistics of the tables of ``models``. PostgreSQL's
+    autovacuum analyzes a table a minute or more after a bulk load, SQLite never on its own:
+    until then, look-ups are planned for the tables as they were (empty after a first sync)."""
+    quote = connection.ops.quote_name
+    tables = [quote(model._meta.db_table) for model in models]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
+            return
+        cursor.execute("PRAGMA analysis_limit = 1000")  # from samples: milliseconds, not a second
+        for table in tables:
+            cursor.execute(f"ANALYZE {table}")
+
+
 def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[models.Model]) -> str:
     """``ON CONFLICT (unique) DO UPDATE SET column = excluded.column, …`` for ``insert``."""
     columns = {f.attname: f.column for f in model._meta.concrete_fields}

@@ -133,10 +133,9 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
         run.connection = _connected(reading, attempted)
     notices = _notices(reading, insecure)
     progress(f"planning {len(reading.snapshot.records)} records")
-    policy, state = loading.policy(source, reading.mapping), loading.source_state(source)
-    # a delta loads only the contacts it names, with the organization's totals
-    existing, totals = loading.contacts_to_plan(source, reading.snapshot, policy, state)
-    plan = planning.plan(reading.snapshot, existing, policy, state, totals)
+    plan = _plan(source, reading)
+    sync_state = reading.sync_state
+    del reading  # its records, the most a full read holds, are not needed to apply the plan
     if run is None:
         return Outcome("preview", plan, None, notices)
     progress("applying" if not plan.blocked else "blocked")
@@ -150,11 +149,13 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
         else:
             applied = applying.apply(source, plan, run.finished_at, _compared_at(run))
             run.status = RunStatus.SUCCEEDED
-            _save_sync_state(source, reading)
+            _save_sync_state(source, sync_state)
         leases.fence(run)  # last: the run's row stays locked only while this commits
         run.lease_expires_at = None
         run.save()
         run_finished(run, applied=applied)
+    if applied is not None:
+        applying.refresh_statistics(applied, plan.read)
     return Outcome(run.status, plan, run, notices)
 
 
@@ -169,10 +170,12 @@ def approve(run: SyncRun, by: str) -> SyncRun:
             raise RunRefused(f"run {run.pk} is out of date: run {newer.pk} was applied "
                              "after it; start a new sync to get a fresh plan")
         now = timezone.now()
-        applied = applying.apply(run.source, Plan.from_data(run.plan), now, _compared_at(run))
+        plan = Plan.from_data(run.plan)
+        applied = applying.apply(run.source, plan, now, _compared_at(run))
         run.status, run.decided_by, run.decided_at = RunStatus.SUCCEEDED, by, now
         run.save()
         run_finished(run, applied=applied)
+    applying.refresh_statistics(applied, plan.read)
     return run
 
 
@@ -275,14 +278,22 @@ def _must_be_blocked(run: SyncRun) -> None:
                          "can be approved or rejected")
 
 
-def _save_sync_state(source: Source, reading: Reading) -> None:
-    """Keep what the next incremental read starts from, with the plan it led to: in the run's
-    transaction, and only for a run that applied (a failed or blocked run keeps the old state,
-    so the next run reads those changes again; approving a blocked run does not move it either:
-    the next run then reads the same changes again and finds them applied)."""
-    if reading.sync_state is not None:
-        Source.objects.filter(pk=source.pk).update(sync_state=reading.sync_state)
-        source.sync_state = reading.sync_state
+def _plan(source: Source, reading: Reading) -> Plan:
+    policy, state = loading.policy(source, reading.mapping), loading.source_state(source)
+    # a delta loads only the contacts it names, with the organization's totals
+    existing, totals = loading.contacts_to_plan(source, reading.snapshot, policy, state)
+    return planning.plan(reading.snapshot, existing, policy, state, totals)
+
+
+def _save_sync_state(source: Source, sync_state: dict | None) -> None:
+    """Keep what the next incremental read starts from (the reading's ``sync_state``), with the
+    plan it led to: in the run's transaction, and only for a run that applied (a failed or
+    blocked run keeps the old state, so the next run reads those changes again; approving a
+    blocked run does not move it either: the next run then reads the same changes again and
+    finds them applied)."""
+    if sync_state is not None:
+        Source.objects.filter(pk=source.pk).update(sync_state=sync_state)
+        source.sync_state = sync_state
 
 
 def _supersede_blocked(source: Source, run: SyncRun) -> None:
