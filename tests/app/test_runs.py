@@ -249,3 +249,17 @@ def test_a_run_that_changed_many_contacts_refreshes_the_planners_statistics(acme
             assert cursor.fetchone()[0] >= 1200
     assert import_csv(acme, csv_bytes(*many)).plan.counts["unchanged"] == 1200
     assert len(analyzed) == 1  # nothing changed the second time
+
+
+def test_a_full_read_notes_once_when_it_saw_everyone_and_what_left_keeps_its_last_sighting(acme):
+    first = import_csv(acme, csv_bytes(*PEOPLE))
+    second = import_csv(acme, csv_bytes(*PEOPLE[1:]))
+    third = import_csv(acme, csv_bytes(*PEOPLE[1:]))
+    t1, t2, t3 = (SyncRun.objects.get(pk=o.run.pk).finished_at for o in (first, second, third))
+
+    objects = list(DirectoryObject.objects.select_related("source"))
+    gone = [o for o in objects if not o.present]
+    assert len(gone) == 1 and gone[0].seen_at == t1  # returned by the first import, not after
+    present = [o for o in objects if o.present]
+    assert len(present) == len(PEOPLE) - 1
+    assert {(o.seen_at, o.last_seen_at) for o in present} == {(t3, t1)}  # no row rewritten

@@ -77,6 +77,8 @@ def test_an_unchanged_directory_is_read_without_building_or_writing_anyone(org, 
     assert counts(full_read(source)) == {"created": N}
     assert not DirectoryObject.objects.filter(source=source, digest="").exists()
     before = written(org)
+    objects = DirectoryObject.objects.filter(source=source).select_related("source")
+    rows_before = set(objects.values_list("pk", "last_seen_at"))
 
     outcome = full_read(source)
 
@@ -84,9 +86,9 @@ def test_an_unchanged_directory_is_read_without_building_or_writing_anyone(org, 
     assert outcome.plan.operations == () and outcome.plan.read == N
     assert set(outcome.plan.unchanged) == anchors(source) and len(anchors(source)) == N
     assert written(org) == before
+    assert set(objects.values_list("pk", "last_seen_at")) == rows_before  # no row written
     finished = SyncRun.objects.get(pk=outcome.run.pk).finished_at
-    seen = DirectoryObject.objects.filter(source=source).values_list("present", "last_seen_at")
-    assert set(seen) == {(True, finished)}
+    assert {(o.present, o.seen_at) for o in objects} == {(True, finished)}  # seen all the same
 
 
 def test_an_admin_edit_is_built_again_and_reverted(org, source):

@@ -30,7 +30,11 @@ class DirectoryObjectOut(Schema):
     ignored: bool
     present: bool = Field(..., description="Returned by the last complete read.")
     first_seen_at: datetime
-    last_seen_at: datetime | None
+    last_seen_at: datetime | None = Field(..., description="When a read last returned it.")
+
+    @staticmethod
+    def resolve_last_seen_at(obj: DirectoryObject) -> datetime | None:
+        return obj.seen_at
 
 
 class DirectoryObjectPage(Schema):
@@ -67,7 +71,8 @@ OBJECT_ID = object_id("The directory object's id.")
 @router.get(BASE, response={200: DirectoryObjectPage, ERRORS: Error})
 def list_directory_objects(request, org: OrgRef, query: Query[DirectoryObjectQuery],
                            source_id: int = SOURCE_ID):
-    found = DirectoryObject.objects.filter(source=_source(request, org, source_id))
+    found = DirectoryObject.objects.filter(
+        source=_source(request, org, source_id)).select_related("source")
     if query.state:
         found = found.filter(state=query.state)
     if query.q:

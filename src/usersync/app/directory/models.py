@@ -6,6 +6,8 @@ an admin's manual edits.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -170,6 +172,11 @@ class Source(models.Model):
         help_text="What the connector needs for the next incremental read (watermarks); "
                   "empty means the next read is full.",
     )
+    last_full_read_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the last complete full read was applied: every directory object still "
+                  "present was seen then (``DirectoryObject.seen_at``).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -289,7 +296,10 @@ class DirectoryObject(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True,
                                      help_text="Since when the contact is what the digest says.")
     first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When a read last wrote this object (new, changed, or named by an incremental "
+                  "read); a full read does not rewrite every object it returns (``seen_at``).")
 
     class Meta:
         ordering = ["dn", "anchor"]
@@ -307,3 +317,13 @@ class DirectoryObject(models.Model):
 
     def __str__(self) -> str:
         return self.dn or self.anchor
+
+    @property
+    def seen_at(self) -> datetime | None:
+        """When a read last returned this object: a present object was returned by its source's
+        last full read too (kept once on the source: writing it to each of 100,000 objects cost
+        a PostgreSQL full read 2.5 s)."""
+        full = self.source.last_full_read_at if self.present else None
+        if full is None or (self.last_seen_at is not None and self.last_seen_at > full):
+            return self.last_seen_at
+        return full

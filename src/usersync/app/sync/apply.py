@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import DatabaseError, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce, Greatest
 
 from usersync.app.directory.models import (
     Contact,
@@ -176,9 +178,10 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
                        compared_at: datetime) -> None:
     """Record what the source knows of each directory object it read (one row per anchor).
 
-    Only rows that differ from what is stored are written; the others are only marked seen. A
-    complete full read marks every object it did not return (nor read unchanged) as no longer
-    present. An object whose contact is now what its record asks for keeps the record's digest
+    Only rows that differ from what is stored are written; the others are marked seen by an
+    incremental read, while a complete full read notes its time once, on the source
+    (``DirectoryObject.seen_at``), and marks every object it did not return (nor read unchanged)
+    as no longer present. An object whose contact is now what its record asks for keeps the record's digest
     and when that was true (``synced_at``), for the next full read to recognize it unchanged
     (``records.Unchanged``): a created contact from now; another from when the plan's contacts
     were read (``compared_at``), so that anything written to it since is seen."""
@@ -219,13 +222,21 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
     bulk.insert(DirectoryObject, ["anchor", *_DESCRIBED, "present", "ignored"], changed,
                 {"source_id": source.pk, "first_seen_at": now, "last_seen_at": now},
                 on_conflict=bulk.upsert_clause(["source_id", "anchor"], _UPSERTED, DirectoryObject))
-    if full:
+    if full:  # what is still present was seen now (``DirectoryObject.seen_at``), the rest
+        # last when the source's previous full read saw it, unless a later read wrote it
+        previous = Source.objects.filter(pk=source.pk).values_list("last_full_read_at",
+                                                                   flat=True).get()
         read = rows.keys() | set(plan.unchanged)
         gone = [anchor for anchor in objects.filter(present=True).values_list("anchor", flat=True)
                 if anchor not in read]
+        left = {"present": False}
+        if previous is not None:
+            left["last_seen_at"] = Greatest(Coalesce("last_seen_at", Value(previous)),
+                                            Value(previous))
         for start in range(0, len(gone), BATCH):
-            objects.filter(anchor__in=gone[start:start + BATCH]).update(present=False)
-        objects.filter(present=True).exclude(last_seen_at=now).update(last_seen_at=now)
+            objects.filter(anchor__in=gone[start:start + BATCH]).update(**left)
+        Source.objects.filter(pk=source.pk).update(last_full_read_at=now)
+        source.last_full_read_at = now
     else:
         for start in range(0, len(seen), BATCH):
             objects.filter(anchor__in=seen[start:start + BATCH]).update(last_seen_at=now)

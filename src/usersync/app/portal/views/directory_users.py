@@ -49,8 +49,8 @@ def directory_users(request, slug: str, source_id: int):
     source = source_of(request, slug, source_id)
     state = request.GET.get("state", "")
     query = request.GET.get("q", "").strip().replace("\x00", "")
-    found = DirectoryObject.objects.filter(source=source).select_related("contact",
-                                                                          "manual_contact")
+    found = DirectoryObject.objects.filter(source=source).select_related(
+        "source", "contact", "manual_contact")
     counts = dict(found.values_list("state").annotate(n=Count("id")).order_by())
     if state in ObjectState.values:
         found = found.filter(state=state)
