@@ -2,10 +2,11 @@
 
 The order: generate and load the directory; time ldapsearch (the median of three); for each
 store, set up the organization and the source through the ``usersync`` command, then the initial
-full sync and an unchanged full resync; make the day of changes in the directory; for each store, set
-its state aside, run the incremental resync (whatever the source does on its own after a full
-sync), put the state back, and run the full resync (the incremental state forgotten). Every run's
-counts are checked against what the bench changed, so a fast wrong sync cannot pass for a fast one.
+full sync and an unchanged full resync; make the day of changes in the directory; for each store,
+set its state aside, run the incremental resync (whatever the source does on its own after a full
+sync; three times, each from that state, the median kept), put the state back, and run the full
+resync (the incremental state forgotten). Every run's counts are checked against what the bench
+changed, so a fast wrong sync cannot pass for a fast one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from .stores import STORES, Store
 
 ORG, SOURCE = "bench", "directory"
 SCENARIOS = ("initial", "unchanged", "full_after_changes", "incremental")
+#: The incremental run is timed this many times from the same state, and its median kept.
+INCREMENTAL_TRIES = 3
 Say = Callable[[str], None]
 
 
@@ -167,10 +170,16 @@ def run_bench(users: int, dbs: list[str], keep: bool, say: Say) -> Outcome:
                         "archived": len(changes.removed)}
             for store in stores:
                 store.snapshot()
-                results.append(incremental(store, expected))
-                last = results[-1]
-                say(f"{store.db} incremental: {last.note or f'{last.seconds:.2f} s'}")
-                store.restore()
+                tries = []
+                for _ in range(INCREMENTAL_TRIES):  # a second or so: noisy, as the baseline
+                    tries.append(incremental(store, expected))
+                    store.restore()
+                failed = [r for r in tries if r.note]
+                by_time = sorted(tries, key=lambda r: r.seconds)
+                last = failed[0] if failed else by_time[len(tries) // 2]
+                results.append(last)
+                say(f"{store.db} incremental: {last.note or f'{last.seconds:.2f} s'} (median "
+                    f"of {', '.join(f'{r.seconds:.2f}' for r in tries if r.seconds)})")
                 result = sync(store, "full_after_changes", full=True)[0]
                 check(result, expected)
                 results.append(result)
