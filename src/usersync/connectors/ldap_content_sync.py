@@ -6,8 +6,8 @@ entries that left the content (deleted, moved out of the base, or no longer matc
 then a new cookie. OpenLDAP's cookie names a point in the server's history (its context CSN), not
 a result set, so the cookie saved by a full read is taken first, by a sync search whose filter
 matches nothing; the full read itself stays a plain paged search (``ldap_read``), which is much
-cheaper than decoding a sync state control on every entry. The sync messages, one per entry or id, are
-decoded by ``ldap_sync_info`` (pyasn1 was most of an incremental run's time).
+cheaper than decoding a sync state control on every entry. The sync messages, one per entry or
+id, are decoded by ``ldap_sync_info`` (pyasn1 was most of an incremental run's time).
 
 The server can list what left the content only from its session log (``olcSpSessionlog``), which
 lives in memory: after a restart, or when more changed than the log holds, it answers with a

@@ -3,10 +3,11 @@
 One paged search per search base (on OpenLDAP, one of the bases' common parent: ``ldap_roots``);
 a person found under two bases is one record with both bases' locations (merged by anchor).
 Entries become records as each page arrives (the raw page is then dropped), through the same code
-as LDIF imports (``entries``). The snapshot is marked complete
-only because every search got to its last page: any failure on the way raises instead of
-returning, so the caller has nothing to archive from. The incremental reads (``ldap_changes``)
-collect their changed entries with the same pieces (``RecordCollector``, ``read_entries``).
+as LDIF imports (``entries``). The snapshot is marked complete only because every search got to
+its last page: any failure on the way raises instead of returning, so the caller has nothing to
+archive from (a parent's search given up for one per base starts the read over). The incremental
+reads (``ldap_changes``) collect their changed entries with the same pieces (``RecordCollector``,
+``read_entries``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from usersync.core.records import Snapshot, SourceRecord, Unchanged
 
 from .base import ConnectionInfo, Reading
 from .entries import Entry, build_record, fields_by_attribute, has_uuid_anchor
-from .ldap_connect import open_session
 from .errors import SourceError
+from .ldap_connect import open_session
 from .ldap_groups import GROUP_FILTER, MEMBER_ATTRIBUTES, walk_members
 from .ldap_roots import SearchRoot, search_roots
 from .ldap_search import Attributes, Session

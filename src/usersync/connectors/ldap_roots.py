@@ -4,8 +4,9 @@ OpenLDAP's content sync tells a search of every entry written anywhere in the da
 mdb backend checks every candidate entry of the database against the scope of each search: twenty
 sibling bases cost slapd about twice what one search of their parent does (measured at 100,000
 people). So the reads of an OpenLDAP source start at the common parent of its bases, one per
-naming context holding bases, and give each entry to every scope that contains it (``ScopeFinder``);
-a base the bind account may not search the parent of is searched from itself.
+naming context holding bases, and give each entry to every scope that contains it
+(``scope.ScopeFinder``); a base whose parent the bind account may not search is searched from
+itself.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .scope import Scope, normalize_dn, parse_dn, within
 
 @dataclass(frozen=True, slots=True)
 class SearchRoot:
-    """Where one sync search starts, and the scopes whose people it reads."""
+    """Where one search starts, and the scopes whose people it reads."""
 
     dn: str
     scopes: tuple[Scope, ...]
@@ -76,5 +77,3 @@ def _searchable(session: Session, dn: str) -> bool:
     except ldap.LDAPError as error:
         raise search_error(error, session.server, dn, 0) from None
     return True
-
-

@@ -181,10 +181,10 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
     Only rows that differ from what is stored are written; the others are marked seen by an
     incremental read, while a complete full read notes its time once, on the source
     (``DirectoryObject.seen_at``), and marks every object it did not return (nor read unchanged)
-    as no longer present. An object whose contact is now what its record asks for keeps the record's digest
-    and when that was true (``synced_at``), for the next full read to recognize it unchanged
-    (``records.Unchanged``): a created contact from now; another from when the plan's contacts
-    were read (``compared_at``), so that anything written to it since is seen."""
+    as no longer present. An object whose contact is now what its record asks for keeps the
+    record's digest and when that was true (``synced_at``), for the next full read to recognize
+    it unchanged (``records.Unchanged``): a created contact from now; another from when the
+    plan's contacts were read (``compared_at``), so that anything written to it since is seen."""
     rows: dict[str, list] = {}  # by anchor: [*_DESCRIBED, ignored]
     for op in plan.operations:
         if not op.anchor or (op.op is Op.ARCHIVE and not op.dn and not op.line):
