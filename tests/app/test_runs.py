@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.db import connection
 
@@ -14,6 +16,7 @@ from support.syncing import active, csv_bytes, import_csv, person
 pytestmark = pytest.mark.django_db
 
 PEOPLE = [person(n, "headquarters" if n % 2 else "warehouse") for n in range(1, 31)]
+NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
 
 def test_import_creates_contacts_per_location_with_message_rules(acme):
@@ -249,6 +252,13 @@ def test_a_run_that_changed_many_contacts_refreshes_the_planners_statistics(acme
             assert cursor.fetchone()[0] >= 1200
     assert import_csv(acme, csv_bytes(*many)).plan.counts["unchanged"] == 1200
     assert len(analyzed) == 1  # nothing changed the second time
+
+    more = [(f"F{n}", "L", f"x{n}@acme.example") for n in range(10_000)]
+    bulk.insert(Contact, ["first_name", "last_name", "email"], more, {
+        "organization_id": acme.pk, "created_at": NOW, "updated_at": NOW})
+    changed = list(Contact.objects.filter(organization=acme).values_list("id", flat=True)[:1100])
+    applying.refresh_statistics(applying.Applied(updated=changed), acme.pk)
+    assert len(analyzed) == 1  # 1,100 of 11,200: a day of changes, not worth a second
 
 
 def test_a_full_read_notes_once_when_it_saw_everyone_and_what_left_keeps_its_last_sighting(acme):

@@ -155,7 +155,7 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
         run.save()
         run_finished(run, applied=applied)
     if applied is not None:
-        applying.refresh_statistics(applied, plan.read)
+        applying.refresh_statistics(applied, source.organization_id)
     return Outcome(run.status, plan, run, notices)
 
 
@@ -170,12 +170,11 @@ def approve(run: SyncRun, by: str) -> SyncRun:
             raise RunRefused(f"run {run.pk} is out of date: run {newer.pk} was applied "
                              "after it; start a new sync to get a fresh plan")
         now = timezone.now()
-        plan = Plan.from_data(run.plan)
-        applied = applying.apply(run.source, plan, now, _compared_at(run))
+        applied = applying.apply(run.source, Plan.from_data(run.plan), now, _compared_at(run))
         run.status, run.decided_by, run.decided_at = RunStatus.SUCCEEDED, by, now
         run.save()
         run_finished(run, applied=applied)
-    applying.refresh_statistics(applied, plan.read)
+    applying.refresh_statistics(applied, run.organization_id)
     return run
 
 
