@@ -5,8 +5,9 @@ through its field machinery, and on SQLite it sends at most 999 parameters per s
 contacts): 100,000 contacts cost tens of seconds, most of a sync. Here a value is prepared once
 per *column* where it is the same for every row (the organization, the source, the run's time,
 the defaults), through Django's own field conversion, and per row only where it differs: text,
-numbers and ``None`` pass as they are, JSON goes through the backend's adapter. A statement holds
-as many rows as the backend takes parameters (SQLite's limit as compiled, PostgreSQL's 65,535).
+numbers and ``None`` pass as they are, JSON goes through the backend's adapter. On SQLite a
+statement holds as many rows as it takes parameters (its limit as compiled); PostgreSQL gets the
+rows through ``COPY`` (``_copy``).
 
 Rows are plain tuples in the order of ``columns`` (model attribute names, e.g. ``contact_id``);
 ``update`` takes the primary key first.
@@ -15,10 +16,11 @@ Rows are plain tuples in the order of ``columns`` (model attribute names, e.g. `
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 #: PostgreSQL's limit of parameters in one statement (a 16-bit count in its protocol).
 POSTGRES_MAX_PARAMS = 65_535
@@ -46,12 +48,17 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Seq
     if all(adapt is None for adapt in adapters):
         adapters = None
     names = [*columns, *fixed]
+    constant_values = list(fixed.values())
+    if connection.vendor == "postgresql":
+        values = ([*(row if adapters is None else _adapted(row, adapters)), *constant_values]
+                  for row in rows)
+        return _copy(model, [fields[n].column for n in names], values, len(rows),
+                     returning_ids, on_conflict)
     sql_columns = ", ".join(connection.ops.quote_name(fields[n].column) for n in names)
     placeholders = "(" + ", ".join([_mark()] * len(names)) + ")"
     tail = on_conflict
     if returning_ids:
         tail += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
-    constant_values = list(fixed.values())
     step = max(1, max_params() // len(names))
     ids: list[int] = []
     with connection.cursor() as cursor:
@@ -66,6 +73,41 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Seq
                              f"{tail}", params)
             if returning_ids:
                 ids.extend(row[0] for row in cursor.fetchall())
+    return ids
+
+
+def _copy(model: type[models.Model], columns: list[str], rows: Iterable[list[Any]], count: int,
+          returning_ids: bool, on_conflict: str) -> list[int]:
+    """PostgreSQL: the rows through ``COPY``, which takes a contact in ~25 µs where a multi-row
+    ``INSERT`` takes ~170 µs (the server analyzes its VALUES row by row; measured at 12,000
+    contacts, the same with 1,000 or 3,000 rows a statement). The ids are taken from the table's
+    sequence first; with ``on_conflict``, the rows are copied into a temporary table and inserted
+    from it, the clause applied."""
+    if returning_ids and on_conflict:
+        raise ValueError("ids of rows that may conflict cannot be known before the insert")
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    ids: list[int] = []
+    with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
+        if returning_ids:
+            pk = model._meta.pk.column
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) "
+                           "FROM generate_series(1, %s)", [model._meta.db_table, pk, count])
+            ids = [row[0] for row in cursor.fetchall()]
+            columns = [pk, *columns]
+            rows = ([contact_id, *row] for contact_id, row in zip(ids, rows))
+        names = ", ".join(quote(column) for column in columns)
+        target = table
+        if on_conflict:  # dropped with the transaction (a savepoint's, if one is open)
+            target = quote(f"bulk_{model._meta.db_table}_{uuid.uuid4().hex[:12]}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
+                           f"SELECT {names} FROM {table} WITH NO DATA")
+        with cursor.cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if on_conflict:
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} "
+                           f"{on_conflict}")
     return ids
 
 
