@@ -5,10 +5,13 @@ One query per table, never one per record.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Collection
 from dataclasses import replace
+from functools import reduce
 
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.db.models.expressions import RawSQL
 
 from usersync.app.directory.models import Contact, ContactStatus, DirectoryObject, MessageRule, Source
@@ -83,26 +86,22 @@ def settled(source: Source) -> dict[str, tuple[str, int]]:
 
 
 def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact]:
-    """The contacts a narrowed plan looks at: one indexed look-up of ids per kind of need (the
-    source's anchors, manual mappings, each key), then their columns, each list of values cut to
-    what the backend takes in one statement. Email aliases have no index: their look-up reads
-    only the contacts that have some."""
+    """The contacts a narrowed plan looks at: the ids of those each need names (the source's
+    anchors, manual mappings, each key: ``_lookups``), then their columns, each list of values
+    cut to what the backend takes in one statement. Email aliases have no index: their look-up
+    reads only the contacts that have some."""
     org = source.organization_id
-    contacts = Contact.objects.order_by()
     lookups = [  # the source's anchors without the organization: else SQLite uses its index
-        (needs.anchors, lambda part: contacts.filter(source_id=source.pk, anchor__in=part)),
-        (needs.contact_ids, lambda part: contacts.filter(organization_id=org, id__in=part)),
-        *((values, lambda part, key=key: contacts.filter(organization_id=org,
-                                                         **{f"{key}__in": part}))
+        (needs.anchors, lambda part: Q(source_id=source.pk, anchor__in=part)),
+        (needs.contact_ids, lambda part: Q(organization_id=org, id__in=part)),
+        *((values, lambda part, key=key: Q(organization_id=org, **{f"{key}__in": part}))
           for key, values in needs.keys.items()),
-        (needs.keys["email"], lambda part: contacts.filter(_has_alias(org, part),
-                                                           organization_id=org)),
+        (needs.keys["email"], lambda part: Q(_has_alias(org, part), organization_id=org)),
     ]
-    size = bulk.max_params() - 2  # the organization's id, and the alias query's
     ids = set()  # found by ids first: one contact often matches several look-ups
-    for values, query in lookups:
-        for part in _parts(values, size):
-            ids.update(query(part).values_list("id", flat=True))
+    for condition in _lookups(lookups):
+        ids.update(Contact.objects.order_by().filter(condition).values_list("id", flat=True))
+    size = bulk.max_params() - 1  # the organization's id
     rows = {}  # in the order of every contact's load (planning breaks ties by it)
     for part in _parts(ids, size):
         found = Contact.objects.filter(organization_id=org, id__in=part)
@@ -112,6 +111,21 @@ def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact
         with_rules.update(MessageRule.objects.filter(contact_id__in=part)
                           .values_list("contact_id", flat=True).distinct())
     return [_existing(row, with_rules) for row in rows.values()]
+
+
+def _lookups(lookups: list[tuple[Collection, Callable[[list], Q]]]) -> list[Q]:
+    """The conditions to run, each list of values cut to what a statement takes. SQLite answers
+    each condition from its index; PostgreSQL scans the table for a few thousand values anyway
+    (its statistics say so), so its conditions are ORed into one scan."""
+    if connection.vendor != "postgresql":
+        size = bulk.max_params() - 2  # the organization's id, and the alias query's
+        return [condition(part) for values, condition in lookups
+                for part in _parts(values, size)]
+    size = max(1, bulk.max_params() // len(lookups) - 2)
+    cuts = [(_parts(values, size), condition) for values, condition in lookups]
+    return [reduce(operator.or_, [condition(cut[index]) for cut, condition in cuts
+                                  if index < len(cut)])
+            for index in range(max(len(cut) for cut, _condition in cuts))]
 
 
 def _has_alias(organization_id: int, addresses: list[str]) -> Q:
@@ -128,14 +142,12 @@ def _has_alias(organization_id: int, addresses: list[str]) -> Q:
 
 
 def _totals(source: Source) -> Totals:
-    active = Contact.objects.filter(organization_id=source.organization_id,
-                                    status=ContactStatus.ACTIVE)
-    return Totals(
-        # the contacts planning counts as managed: linked to an anchor of this source
-        managed_active=active.filter(source_id=source.pk, anchor__isnull=False)
-        .exclude(anchor="").count(),
-        organization_active=active.count(),
-    )
+    # the contacts planning counts as managed: linked to an anchor of this source
+    managed = Q(source_id=source.pk, anchor__isnull=False) & ~Q(anchor="")
+    counted = Contact.objects.filter(organization_id=source.organization_id,
+                                     status=ContactStatus.ACTIVE).aggregate(
+        managed=Count("id", filter=managed), everyone=Count("id"))
+    return Totals(managed_active=counted["managed"], organization_active=counted["everyone"])
 
 
 def _parts(values, size: int) -> list[list]:
