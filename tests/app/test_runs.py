@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, connections, transaction
 
-from usersync.app.directory.models import Contact, DirectoryObject, MessageRule, SyncRun
+from usersync.app.directory.models import Contact, DirectoryObject, MessageRule, Source, SyncRun
+from usersync.app.sources import create_source
 from usersync.app.sync import apply as applying
 from usersync.app.sync import bulk, runs
 
@@ -273,3 +275,37 @@ def test_a_full_read_notes_once_when_it_saw_everyone_and_what_left_keeps_its_las
     present = [o for o in objects if o.present]
     assert len(present) == len(PEOPLE) - 1
     assert {(o.seen_at, o.last_seen_at) for o in present} == {(t3, t1)}  # no row rewritten
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_applies_of_one_source_take_turns_and_leave_its_row_free_for_edits(acme):
+    source = create_source(acme, "hr", "csv", {})
+    other = create_source(acme, "payroll", "csv", {})
+    holding, release = threading.Event(), threading.Event()
+
+    def an_apply_in_another_connection():
+        try:
+            with transaction.atomic():
+                applying._take_turns(source)
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()  # this thread's
+
+    thread = threading.Thread(target=an_apply_in_another_connection)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        Source.objects.filter(pk=source.pk).update(name="hr-renamed")  # not held up
+        with transaction.atomic():
+            connection.cursor().execute("SET LOCAL lock_timeout = '300ms'")
+            applying._take_turns(other)  # another source's apply goes ahead
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            connection.cursor().execute("SET LOCAL lock_timeout = '300ms'")
+            applying._take_turns(source)  # waits for the first to commit
+    finally:
+        release.set()
+        thread.join()
+    with transaction.atomic():
+        applying._take_turns(source)  # free again

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce, Greatest
 
@@ -32,6 +32,8 @@ from .loading import MODEL_FIELDS
 
 log = logging.getLogger("usersync.sync")
 BATCH = 2000
+#: The first key of the PostgreSQL advisory lock an apply holds on its source (``_take_turns``).
+APPLY_LOCK = 0x5553  # "US"
 #: How many contacts a run changes before the tables' statistics are refreshed after it.
 STATISTICS_AFTER = 1000
 #: What a read says of a directory object: compared with what is stored, written if different.
@@ -70,6 +72,7 @@ def apply(source: Source, plan: Plan, now: datetime, compared_at: datetime) -> A
     ``compared_at``: when the contacts the plan was made from were read, at the earliest (the
     run's start): what a contact became after that, the plan did not see."""
     assert transaction.get_connection().in_atomic_block, "apply() needs a transaction"
+    _take_turns(source)
     locations = dict(source.organization.locations.values_list("identifier", "id"))
     created = _create(source, plan.of(Op.CREATE), locations, now)
     applied = Applied(created=list(created.values()))
@@ -78,6 +81,16 @@ def apply(source: Source, plan: Plan, now: datetime, compared_at: datetime) -> A
     _message_rules(plan, created)
     _directory_objects(source, plan, created, now, compared_at)
     return applied
+
+
+def _take_turns(source: Source) -> None:
+    """One writer per source at a time (a run, an approval of a blocked run): what it reads of
+    the source's directory objects stays true until it commits. SQLite's write transactions
+    already take turns; on PostgreSQL, a lock of the transaction that leaves the source's row
+    free for edits (an admin's, the scheduler's)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [APPLY_LOCK, source.pk])
 
 
 def refresh_statistics(applied: Applied, organization_id: int) -> None:
@@ -214,17 +227,22 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
         found = objects.filter(anchor__in=anchors[start:start + BATCH])
         stored.update((anchor, tuple(rest))
                       for anchor, *rest in found.values_list("anchor", *_DESCRIBED, "present"))
-    changed, seen = [], []
+    new, changed, seen = [], [], []
     described = len(_DESCRIBED)
     for anchor, row in rows.items():
         known = stored.get(anchor)
-        if known is None or known[:described] != tuple(row[:described]) or not known[described]:
+        if known is None:
+            new.append((anchor, *row[:described], True, row[described]))
+        elif known[:described] != tuple(row[:described]) or not known[described]:
             changed.append((anchor, *row[:described], True, row[described]))
         else:
             seen.append(anchor)
-    bulk.insert(DirectoryObject, ["anchor", *_DESCRIBED, "present", "ignored"], changed,
-                {"source_id": source.pk, "first_seen_at": now, "last_seen_at": now},
-                on_conflict=bulk.upsert_clause(["source_id", "anchor"], _UPSERTED, DirectoryObject))
+    columns = ["anchor", *_DESCRIBED, "present", "ignored"]
+    constants = {"source_id": source.pk, "first_seen_at": now, "last_seen_at": now}
+    # new objects: only an apply creates them, and the source's applies take turns (above)
+    bulk.insert(DirectoryObject, columns, new, constants)
+    bulk.insert(DirectoryObject, columns, changed, constants, on_conflict=bulk.upsert_clause(
+        ["source_id", "anchor"], _UPSERTED, DirectoryObject))
     if full:  # what is still present was seen now (``DirectoryObject.seen_at``), the rest
         # last when the source's previous full read saw it, unless a later read wrote it
         previous = Source.objects.filter(pk=source.pk).values_list("last_full_read_at",
