@@ -98,7 +98,7 @@ def _copy(model: type[models.Model], columns: list[str], rows: Iterable[list[Any
             rows = ([contact_id, *row] for contact_id, row in zip(ids, rows))
         names = ", ".join(quote(column) for column in columns)
         target = table
-        if on_conflict:  # dropped with the transaction (a savepoint's, if one is open)
+        if on_conflict:  # a new name each time; dropped when the transaction commits
             target = quote(f"bulk_{model._meta.db_table}_{uuid.uuid4().hex[:12]}")
             cursor.execute(f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
                            f"SELECT {names} FROM {table} WITH NO DATA")
