@@ -6,8 +6,8 @@ contacts): 100,000 contacts cost tens of seconds, most of a sync. Here a value i
 per *column* where it is the same for every row (the organization, the source, the run's time,
 the defaults), through Django's own field conversion, and per row only where it differs: text,
 numbers and ``None`` pass as they are, JSON goes through the backend's adapter. On SQLite a
-statement holds as many rows as it takes parameters (its limit as compiled); PostgreSQL gets the
-rows through ``COPY`` (``_copy``).
+statement holds as many rows as it takes parameters (its limit as compiled: ``_insert_sqlite``);
+PostgreSQL gets the rows through ``COPY`` (``_copy``).
 
 Rows are plain tuples in the order of ``columns`` (model attribute names, e.g. ``contact_id``);
 ``update`` takes the primary key first.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -47,36 +47,47 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Seq
     adapters = [_adapter(field) for field in per_row]
     if all(adapt is None for adapt in adapters):
         adapters = None
-    names = [*columns, *fixed]
+    names = [fields[name].column for name in (*columns, *fixed)]
     constant_values = list(fixed.values())
     if connection.vendor == "postgresql":
         values = ([*(row if adapters is None else _adapted(row, adapters)), *constant_values]
                   for row in rows)
-        return _copy(model, [fields[n].column for n in names], values, len(rows),
-                     returning_ids, on_conflict)
-    sql_columns = ", ".join(connection.ops.quote_name(fields[n].column) for n in names)
-    placeholders = "(" + ", ".join([_mark()] * len(names)) + ")"
+        return _copy(model, names, values, len(rows), returning_ids, on_conflict)
+    return _insert_sqlite(model, names, rows, adapters, constant_values, returning_ids,
+                          on_conflict)
+
+
+def _insert_sqlite(model: type[models.Model], columns: list[str], rows: Sequence[Sequence[Any]],
+                   adapters, constant_values: list[Any], returning_ids: bool,
+                   on_conflict: str) -> list[int]:
+    """SQLite: multi-row ``INSERT`` statements of as many rows as it takes parameters, written
+    with ``?`` marks and run by sqlite3 itself: Django's SQLite cursor rewrites every ``%s`` of a
+    statement with a regex, a second per 100,000 rows here."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(column) for column in columns)
+    placeholders = "(" + ", ".join("?" * len(columns)) + ")"
     tail = on_conflict
     if returning_ids:
-        tail += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
-    step = max(1, max_params() // len(names))
+        tail += f" RETURNING {quote(model._meta.pk.column)}"
+    step = max(1, max_params() // len(columns))
     ids: list[int] = []
-    with connection.cursor() as cursor:
+    # Django's errors, as through its cursor
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         for start in range(0, len(rows), step):
             batch = rows[start:start + step]
             params: list[Any] = []
             for row in batch:
                 params.extend(row if adapters is None else _adapted(row, adapters))
                 params.extend(constant_values)
-            _execute(cursor, f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
-                             f"({sql_columns}) VALUES {', '.join([placeholders] * len(batch))} "
-                             f"{tail}", params)
+            sqlite3.Cursor.execute(
+                cursor.cursor, f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES "
+                f"{', '.join([placeholders] * len(batch))} {tail}", params)
             if returning_ids:
                 ids.extend(row[0] for row in cursor.fetchall())
     return ids
 
 
-def _copy(model: type[models.Model], columns: list[str], rows: Iterable[list[Any]], count: int,
+def _copy(model: type[models.Model], columns: list[str], rows: Iterator[list[Any]], count: int,
           returning_ids: bool, on_conflict: str) -> list[int]:
     """PostgreSQL: the rows through ``COPY``, which takes a contact in ~25 µs where a multi-row
     ``INSERT`` takes ~170 µs (the server analyzes its VALUES row by row; measured at 12,000
@@ -151,22 +162,6 @@ def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[mode
     keys = ", ".join(quote(columns[name]) for name in unique)
     sets = ", ".join(f"{quote(columns[n])} = excluded.{quote(columns[n])}" for n in update)
     return f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-
-
-def _mark() -> str:
-    """The parameter mark of a statement ``_execute`` runs."""
-    return "?" if connection.vendor == "sqlite" else "%s"
-
-
-def _execute(cursor, sql: str, params: Sequence[Any]) -> None:
-    """Run ``sql`` written with ``_mark()``. Django's SQLite cursor rewrites every ``%s`` of a
-    statement to ``?`` with a regex, a second per 100,000 rows here: the statement written with
-    ``?`` goes to sqlite3 as it is."""
-    if connection.vendor == "sqlite":
-        with connection.wrap_database_errors:  # Django's errors, as through its cursor
-            sqlite3.Cursor.execute(cursor.cursor, sql, params)
-    else:
-        cursor.execute(sql, params)
 
 
 def _prepared(field: models.Field, value: Any) -> Any:
