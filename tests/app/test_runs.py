@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import OperationalError, connection, connections, transaction
+from django.db import OperationalError, connection, transaction
 
 from usersync.app.directory.models import Contact, DirectoryObject, MessageRule, Source, SyncRun
 from usersync.app.sources import create_source
 from usersync.app.sync import apply as applying
 from usersync.app.sync import bulk, runs
 
+from support.jobs import held_by_another_connection
 from support.syncing import active, csv_bytes, import_csv, person
 
 pytestmark = pytest.mark.django_db
@@ -282,21 +282,8 @@ def test_a_full_read_notes_once_when_it_saw_everyone_and_what_left_keeps_its_las
 def test_applies_of_one_source_take_turns_and_leave_its_row_free_for_edits(acme):
     source = create_source(acme, "hr", "csv", {})
     other = create_source(acme, "payroll", "csv", {})
-    holding, release = threading.Event(), threading.Event()
 
-    def an_apply_in_another_connection():
-        try:
-            with transaction.atomic():
-                applying._take_turns(source)
-                holding.set()
-                release.wait(10)
-        finally:
-            connections.close_all()  # this thread's
-
-    thread = threading.Thread(target=an_apply_in_another_connection)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    with held_by_another_connection(lambda: applying._take_turns(source)):  # an apply
         Source.objects.filter(pk=source.pk).update(name="hr-renamed")  # not held up
         with transaction.atomic():
             connection.cursor().execute("SET LOCAL lock_timeout = '300ms'")
@@ -304,8 +291,5 @@ def test_applies_of_one_source_take_turns_and_leave_its_row_free_for_edits(acme)
         with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
             connection.cursor().execute("SET LOCAL lock_timeout = '300ms'")
             applying._take_turns(source)  # waits for the first to commit
-    finally:
-        release.set()
-        thread.join()
     with transaction.atomic():
         applying._take_turns(source)  # free again

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.db import connections, transaction
 from django.db.models import QuerySet
@@ -24,27 +24,33 @@ def unreachable_source(org: Organization) -> Source:
         "secret-password")
 
 
-@contextlib.contextmanager
-def locked_by_another_worker(rows: QuerySet) -> Iterator[None]:
+def locked_by_another_worker(rows: QuerySet) -> contextlib.AbstractContextManager[None]:
     """``rows`` locked (``SELECT … FOR UPDATE``) by another connection, in another thread, while
     the block runs: as a worker that is claiming them holds them. PostgreSQL only (SQLite has no
     row locks); the test needs ``django_db(transaction=True)`` so that both connections see the
     rows."""
+    return held_by_another_connection(lambda: list(rows.select_for_update()))
+
+
+@contextlib.contextmanager
+def held_by_another_connection(take: Callable[[], object]) -> Iterator[None]:
+    """What ``take`` locks, held by a transaction of another connection, in another thread,
+    while the block runs (PostgreSQL; the test needs ``django_db(transaction=True)``)."""
     locked, release = threading.Event(), threading.Event()
 
-    def another_worker_claiming():
+    def another_connection():
         try:
             with transaction.atomic():
-                list(rows.select_for_update())
+                take()
                 locked.set()
                 release.wait(10)
         finally:
             connections.close_all()  # this thread's
 
-    other = threading.Thread(target=another_worker_claiming)
+    other = threading.Thread(target=another_connection)
     other.start()
     try:
-        assert locked.wait(10), "the other connection could not lock the rows"
+        assert locked.wait(10), "the other connection could not take its lock"
         yield
     finally:
         release.set()
