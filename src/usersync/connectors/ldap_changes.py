@@ -35,6 +35,7 @@ from .ldap_incremental import (
     next_state,
 )
 from .ldap_read import Progress, RecordCollector, read_people, reading
+from .ldap_roots import SearchRoot, search_roots
 from .ldap_search import Session
 from .ldap_settings import LdapSettings
 from .ldap_unchanged import Recognizer, recognizable
@@ -98,10 +99,11 @@ def _openldap(session: Session, settings: LdapSettings, now: datetime,
     method = CONTENT_SYNC if offers_content_sync(session) else None
     decision = _decision(incremental, method, session.server, digest, now,
                          group_scoped=bool(settings.groups))
+    roots = None if method is None else search_roots(session, settings)  # once for the run
     cookies = None
     if isinstance(decision, Delta):
         try:
-            delta = read_content_delta(session, settings, now, decision.since, say)
+            delta = read_content_delta(session, settings, now, decision.since, say, roots)
         except FullReadNeeded as why:
             decision = Full(str(why))
         else:
@@ -112,11 +114,11 @@ def _openldap(session: Session, settings: LdapSettings, now: datetime,
         unusable = None
         if method is not None and not settings.groups:
             try:
-                cookies = cookies_now(session, settings)  # before the read: nothing is missed
+                cookies = cookies_now(session, roots)  # before the read: nothing is missed
             except FullReadNeeded as why:
                 unusable = f"the next run reads everything too: {why}"
         collector, snapshot, notices = _full(session, settings, now, decision, say,
-                                             _recognizer(settings, incremental, digest))
+                                             _recognizer(settings, incremental, digest), roots)
         notices += [unusable] if unusable else []
     state = None if cookies is None else next_state(
         incremental.saved, decision, method=CONTENT_SYNC, server=session.server,
@@ -132,10 +134,10 @@ def _decision(incremental: Incremental, method: str | None, server: str, digest:
 
 
 def _full(session: Session, settings: LdapSettings, now: datetime, decision: Full,
-          say: Progress, recognizer: Recognizer | None
+          say: Progress, recognizer: Recognizer | None, roots: list[SearchRoot] | None = None
           ) -> tuple[RecordCollector, Snapshot, list[str]]:
     say(f"{FULL}: {decision.reason}")
-    collector = read_people(session, settings, now, say, recognizer)
+    collector = read_people(session, settings, now, say, recognizer, roots)
     snapshot = Snapshot.full(collector.result(), complete=True, unchanged=collector.unchanged)
     return collector, snapshot, [f"{FULL}: {decision.reason}"]
 

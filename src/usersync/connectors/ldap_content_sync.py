@@ -41,7 +41,7 @@ from ldap.syncrepl import SyncDoneControl, SyncRequestControl, SyncStateControl
 from .errors import IncompleteRead
 from .ldap_errors import result_code, search_error
 from .ldap_read import Progress, RecordCollector, read_entries
-from .ldap_roots import search_roots
+from .ldap_roots import SearchRoot
 from .ldap_search import Attributes, Session
 from .ldap_settings import LdapSettings
 from .ldap_sync_info import SYNC_RESPONSE_CONTROLS, SyncInfo, decode_sync_info
@@ -83,10 +83,11 @@ def offers_content_sync(session: Session) -> bool:
     return SYNC_REQUEST.encode() in controls
 
 
-def cookies_now(session: Session, settings: LdapSettings) -> dict[str, str]:
-    """A cookie for each search root that names the server's state now."""
+def cookies_now(session: Session, roots: list[SearchRoot]) -> dict[str, str]:
+    """A cookie for each search root (``ldap_roots.search_roots``) naming the server's state
+    now."""
     cookies = {}
-    for root in search_roots(session, settings):
+    for root in roots:
         answer = sync_search(session, root.dn, NOTHING, ["1.1"], None, lambda *entry: None)
         if not answer.cookie:
             raise FullReadNeeded(f"{session.server} gave no sync cookie for {root.dn!r}")
@@ -95,11 +96,12 @@ def cookies_now(session: Session, settings: LdapSettings) -> dict[str, str]:
 
 
 def read_content_delta(session: Session, settings: LdapSettings, now: datetime,
-                       cookies: Mapping[str, str], say: Progress) -> ContentDelta:
-    """The people in scope written since the cookies, and the anchors that may have left the
-    scope. Raises ``FullReadNeeded`` when the server cannot tell (or no cookie was saved for a
-    search root), a ``SourceError`` when a search fails."""
-    roots = search_roots(session, settings)
+                       cookies: Mapping[str, str], say: Progress,
+                       roots: list[SearchRoot]) -> ContentDelta:
+    """The people in scope written since the cookies, one sync search per search root
+    (``ldap_roots.search_roots``), and the anchors that may have left the scope. Raises
+    ``FullReadNeeded`` when the server cannot tell (or no cookie was saved for a search root),
+    a ``SourceError`` when a search fails."""
     for root in roots:
         if root.key not in cookies:
             raise FullReadNeeded(f"no sync cookie was saved for the search root {root.dn!r} "

@@ -145,13 +145,15 @@ def read_roots(session: Session, settings: LdapSettings, collector: RecordCollec
 
 
 def read_people(session: Session, settings: LdapSettings, now: datetime,
-                say: Progress, recognizer: Recognizer | None = None) -> RecordCollector:
+                say: Progress, recognizer: Recognizer | None = None,
+                roots: Sequence[SearchRoot] | None = None) -> RecordCollector:
     """Every person in scope (a full read), group membership applied; with a ``recognizer``,
     the entries known unchanged are only named (``ldap_unchanged``). On OpenLDAP, sibling bases
     are read by one search of their parent (``ldap_roots``) unless it holds many others."""
     collector = RecordCollector(settings, now, recognizer)
-    several = len(settings.scopes) > 1 and not settings.is_ad
-    roots = search_roots(session, settings) if several else []
+    if roots is None:  # the caller's, when it has them already (``ldap_roots.search_roots``)
+        several = len(settings.scopes) > 1 and not settings.is_ad
+        roots = search_roots(session, settings) if several else []
     try:
         if any(len(root.scopes) > 1 for root in roots):
             read_roots(session, settings, collector, roots, settings.search_filter(), say)
