@@ -10,7 +10,7 @@ import pytest
 from usersync.app.directory.models import Contact, ContactStatus, MessageRule, Source, SourceKind
 from usersync.app.sync import loading, readers
 from usersync.core.mapping import AttributeMapping
-from usersync.core.planning import plan
+from usersync.core.planning import build_records, plan
 from usersync.core.records import CONTACT_FIELDS, Snapshot, SourceRecord, SourceState
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +70,8 @@ def test_a_delta_plans_the_same_from_what_it_names_as_from_every_contact(acme, s
     state = SourceState(ignored=frozenset({"a1"}), manual={"a2": some[0], "a70": some[1]})
     snapshot = _delta(rng)
 
-    existing, totals = loading.contacts_to_plan(source, snapshot, policy, state)
+    existing, totals = loading.contacts_to_plan(source, snapshot,
+                                                build_records(snapshot, policy), state)
     everything = loading.existing_contacts(acme.pk)
 
     assert totals is not None and len(existing) < len(everything)  # the lever: not everyone
@@ -103,7 +104,8 @@ def test_the_narrow_load_finds_contacts_by_each_key_and_alias(acme):
 
     state = SourceState(manual={"n4": by["manual"].pk})
 
-    existing, totals = loading.contacts_to_plan(source, snapshot, policy, state)
+    existing, totals = loading.contacts_to_plan(source, snapshot,
+                                                build_records(snapshot, policy), state)
 
     loaded = {c.id for c in existing}
     assert loaded == {c.pk for key, c in by.items() if key != "unrelated"}
@@ -115,7 +117,8 @@ def test_a_full_snapshot_still_loads_every_contact(acme):
     Contact.objects.create(organization=acme, first_name="A", last_name="L", email="a@acme.example")
     snapshot = Snapshot.full([])
 
-    existing, totals = loading.contacts_to_plan(source, snapshot, loading.policy(source, MAPPING),
+    policy = loading.policy(source, MAPPING)
+    existing, totals = loading.contacts_to_plan(source, snapshot, build_records(snapshot, policy),
                                                 SourceState())
 
     assert totals is None and len(existing) == 1

@@ -30,7 +30,7 @@ from test_properties import ANCHORS, FAST, narrow, snapshots_records, stores
 from usersync.core import delta
 from usersync.core.mapping import AttributeMapping
 from usersync.core.plan import Op, Plan
-from usersync.core.planning import plan
+from usersync.core.planning import build_records, plan
 from usersync.core.records import Snapshot, SourceState, Unchanged
 from usersync.core.safeguards import Thresholds
 
@@ -56,7 +56,7 @@ def plan_narrowed(records, unchanged: dict[str, Unchanged], store, made, state) 
     """The plan of the full read with ``unchanged`` named, from what the store would load."""
     snapshot = Snapshot.full([r for r in records if r.anchor not in unchanged],
                              unchanged=unchanged)
-    needs = delta.needs(snapshot, made, state)
+    needs = delta.needs(snapshot, build_records(snapshot, made), state)
     kept = {u.contact_id for u in unchanged.values()}
     unkept = {c.anchor for c in store
               if c.active and c.source_id == SOURCE and c.anchor and c.id not in kept}

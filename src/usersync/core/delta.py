@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .desired import Rejected, build
+from .desired import Rejected
 from .records import Snapshot, SourceState
 
 if TYPE_CHECKING:
-    from .planning import Policy
+    from .planning import Built
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,30 +44,24 @@ class Needs:
     keys: dict[str, frozenset[str]]
 
 
-def needs(snapshot: Snapshot, policy: Policy, state: SourceState) -> Needs | None:
-    """What to load to plan ``snapshot``; ``None`` when planning sees every contact (a full
-    snapshot with every record built)."""
+def needs(snapshot: Snapshot, built: Built, state: SourceState) -> Needs | None:
+    """What to load to plan ``snapshot``, whose records ``built`` are (``planning.build_records``);
+    ``None`` when planning sees every contact (a full snapshot with every record built)."""
     if not snapshot.narrowed:
         return None
     anchors = set(snapshot.removed)
     keys: dict[str, set[str]] = {"identification": set(), "email": set(), "sms_phone": set()}
-    for record in snapshot.records:
+    for record, result in zip(snapshot.records, built, strict=True):
         if record.anchor:
             anchors.add(record.anchor)
-        # only the keys matter here: a PIN's hash is not worth computing twice
-        built = build(record, policy.mapping, policy.placement, _no_hash)
-        if isinstance(built, Rejected):
-            found, anchor = built.keys, built.anchor
+        if isinstance(result, Rejected):
+            found, anchor = result.keys, result.anchor
             if anchor:
                 anchors.add(anchor)
         else:
-            found = [key for want in built for key in want.keys()]
-            anchors.update(want.anchor for want in built)
+            found = [key for want in result for key in want.keys()]
+            anchors.update(want.anchor for want in result)
         for key, value in found:
             keys[key].add(value)
     return Needs(anchors=frozenset(anchors), contact_ids=frozenset(state.manual.values()),
                  keys={key: frozenset(values) for key, values in keys.items()})
-
-
-def _no_hash(value: str) -> str:
-    return ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from .delta import Totals
 from .desired import FIELD_LABELS, MATCH_KEYS, Desired, Placement, Rejected, build
@@ -55,22 +55,38 @@ class Policy:
     channels: frozenset[str] = CHANNELS
 
 
+#: What each record of a snapshot builds to (``desired.build``), in the snapshot's order.
+Built = Sequence[list[Desired] | Rejected]
+
+
+def build_records(snapshot: Snapshot, policy: Policy) -> Built:
+    """Every record of ``snapshot`` built into its desired contacts, or rejected: what
+    ``delta.needs`` and ``plan`` both start from, so that a record is built once per run."""
+    return [build(record, policy.mapping, policy.placement, policy.hash_secret)
+            for record in snapshot.records]
+
+
 def plan(
     snapshot: Snapshot,
     existing: Iterable[ExistingContact],
     policy: Policy,
     state: SourceState = SourceState(),
     totals: Totals | None = None,
+    built: Built | None = None,
 ) -> Plan:
     """The plan of ``snapshot`` against the ``existing`` contacts: every contact of the
     organization, or — for a delta, or a full snapshot with unchanged records (``narrowed``) —
     those ``delta.needs`` names, with the ``totals`` counted over the whole organization (what
-    the safeguards and the contact limit need)."""
+    the safeguards and the contact limit need). ``built``: the snapshot's ``build_records``,
+    when the caller has them already."""
     if totals is not None and not snapshot.narrowed:
         raise ValueError("only a delta, or a full snapshot with unchanged records, can be "
                          "planned from part of the contacts: a full snapshot archives every "
                          "managed contact it does not contain")
-    planner = _Planner(snapshot, ContactIndex(existing, policy.source_id), policy, state, totals)
+    if built is None:
+        built = build_records(snapshot, policy)
+    planner = _Planner(snapshot, built, ContactIndex(existing, policy.source_id), policy, state,
+                       totals)
     operations = planner.run()
     managed_active = (totals.managed_active if totals is not None
                       else sum(1 for c in planner.index.managed() if c.active))
@@ -86,9 +102,10 @@ def plan(
 
 
 class _Planner:
-    def __init__(self, snapshot, index: ContactIndex, policy: Policy, state: SourceState,
-                 totals: Totals | None = None):
+    def __init__(self, snapshot, built: Built, index: ContactIndex, policy: Policy,
+                 state: SourceState, totals: Totals | None = None):
         self.snapshot = snapshot
+        self.built = built
         self.index = index
         self.policy = policy
         self.state = state
@@ -157,9 +174,7 @@ class _Planner:
     def _desired(self) -> list[Desired]:
         wanted: list[Desired] = []
         first_seen = self._unchanged_keys()
-        for record in self.snapshot.records:
-            built = build(record, self.policy.mapping, self.policy.placement,
-                          self.policy.hash_secret)
+        for record, built in zip(self.snapshot.records, self.built, strict=True):
             # a file row has no anchor of its own: the one built from its keys is what admins ignore
             anchor = record.anchor or (built.anchor if isinstance(built, Rejected)
                                        else built[0].anchor)

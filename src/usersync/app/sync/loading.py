@@ -20,7 +20,7 @@ from usersync.core import delta
 from usersync.core.delta import Totals
 from usersync.core.desired import Placement
 from usersync.core.mapping import AttributeMapping
-from usersync.core.planning import Policy
+from usersync.core.planning import Built, Policy
 from usersync.core.records import (
     CONTACT_FIELDS,
     ExistingContact,
@@ -49,12 +49,13 @@ def existing_contacts(organization_id: int) -> list[ExistingContact]:
     return [_existing(row, with_rules) for row in rows.iterator(chunk_size=5000)]
 
 
-def contacts_to_plan(source: Source, snapshot: Snapshot, policy: Policy,
+def contacts_to_plan(source: Source, snapshot: Snapshot, built: Built,
                      state: SourceState) -> tuple[list[ExistingContact], Totals | None]:
-    """The contacts ``planning.plan`` compares ``snapshot`` with, and the totals it needs when
-    that is not every contact: a delta loads only what it names (``delta.needs``), so that an
-    incremental run of a few changes does not read the whole organization."""
-    needs = delta.needs(snapshot, policy, state)
+    """The contacts ``planning.plan`` compares ``snapshot`` (its records ``built``) with, and the
+    totals it needs when that is not every contact: a delta loads only what it names
+    (``delta.needs``), so that an incremental run of a few changes does not read the whole
+    organization."""
+    needs = delta.needs(snapshot, built, state)
     if needs is None:
         return existing_contacts(source.organization_id), None
     if snapshot.kind is SnapshotKind.FULL:  # with unchanged records: add what it may archive

@@ -279,9 +279,10 @@ def _must_be_blocked(run: SyncRun) -> None:
 
 def _plan(source: Source, reading: Reading) -> Plan:
     policy, state = loading.policy(source, reading.mapping), loading.source_state(source)
+    built = planning.build_records(reading.snapshot, policy)
     # a delta loads only the contacts it names, with the organization's totals
-    existing, totals = loading.contacts_to_plan(source, reading.snapshot, policy, state)
-    return planning.plan(reading.snapshot, existing, policy, state, totals)
+    existing, totals = loading.contacts_to_plan(source, reading.snapshot, built, state)
+    return planning.plan(reading.snapshot, existing, policy, state, totals, built)
 
 
 def _save_sync_state(source: Source, sync_state: dict | None) -> None:
