@@ -162,20 +162,19 @@ class Plan:
         return replace(self, blocked=reason)
 
     def to_data(self) -> dict[str, Any]:
+        return {**self.header(), "operations": [o.to_data() for o in self.operations]}
+
+    def header(self) -> dict[str, Any]:
+        """The plan as data but its operations: what a run keeps with itself (its operations are
+        stored one by one, ``usersync.app.sync.history``)."""
         return {
             "kind": self.kind.value,
             "complete": self.complete,
             "read": self.read,
             "blocked": self.blocked,
             "managed_active": self.managed_active,
-            "operations": [o.to_data() for o in self.operations],
             "unchanged": list(self.unchanged),
         }
-
-    @classmethod
-    def stored(cls, data: Mapping[str, Any] | None) -> Plan:
-        """A run's stored plan; an empty plan for a run that stored none (it failed first)."""
-        return cls.from_data(data) if data else cls(operations=())
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Plan:

@@ -10,8 +10,9 @@ from ninja import Field, Query, Router, Schema
 
 from usersync.app.accounts import access
 from usersync.app.directory.models import RunStatus, SyncRun
+from usersync.app.sync import history
 from usersync.app.sync import runs as running
-from usersync.core.plan import MASK, Op, Operation, Plan
+from usersync.core.plan import COUNT_KEYS, MASK, Op, Operation
 from usersync.core.records import SECRET_FIELDS
 
 from .schemas import ERRORS, Error, OrgRef, PageQuery, object_id, page
@@ -124,7 +125,7 @@ def summary(run: SyncRun) -> dict | None:
     return {"kind": plan.get("kind", "full"), "complete": plan.get("complete", True),
             "read": plan.get("read", 0), "blocked": plan.get("blocked"),
             "managed_active": plan.get("managed_active", 0),
-            "would_archive": sum(1 for o in plan.get("operations", ()) if o["op"] == Op.ARCHIVE)}
+            "would_archive": (run.counts or {}).get(COUNT_KEYS[Op.ARCHIVE], 0)}
 
 
 def shown(operation: Operation) -> dict:
@@ -177,10 +178,9 @@ def list_operations(request, org: OrgRef, query: Query[OperationQuery],
                     run_id: int = object_id(RUN_ID)):
     """The plan's operations, optionally of one kind (the per-record changes of the run)."""
     run = _run(access.require_org(request, org), run_id)
-    plan = Plan.stored(run.plan)
-    operations = plan.of(query.op) if query.op else list(plan.operations)
-    chosen = operations[query.offset:query.offset + query.limit]
-    return {"count": len(operations), "limit": query.limit, "offset": query.offset,
+    operations = history.operations(run, query.op)
+    chosen = history.shown(operations[query.offset:query.offset + query.limit])
+    return {"count": operations.count(), "limit": query.limit, "offset": query.offset,
             "items": [shown(o) for o in chosen]}
 
 

@@ -222,6 +222,7 @@ class SyncRun(models.Model):
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     counts = models.JSONField(default=dict, blank=True)
+    #: The plan but its operations (``Plan.header``): those are ``RunOperation`` rows.
     plan = models.JSONField(null=True, blank=True)
     blocked_reason = models.TextField(blank=True, default="")
     notices = models.JSONField(default=list, blank=True)
@@ -265,6 +266,25 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.source} ({self.status})"
+
+
+class RunOperation(models.Model):
+    """One operation of a run's plan (``core.plan.Operation.to_data``), in the plan's order. The
+    rest of the plan is the run's ``plan``; a run's page reads only the operations it shows."""
+
+    # found through the (run, position) constraint's index
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="operations",
+                            db_index=False)
+    position = models.PositiveIntegerField()
+    op = models.CharField(max_length=12)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="run_operation_position")
+        ]
+        indexes = [models.Index(fields=["run", "op", "position"], name="run_operations_by_op")]
 
 
 class ObjectState(models.TextChoices):

@@ -44,8 +44,9 @@ from django.utils import timezone
 
 from usersync.app.directory.models import Contact, RunStatus, Source, SyncRun
 from usersync.app.orgs.models import NotifyOn, Organization
+from usersync.app.sync import history
 from usersync.app.sync.apply import Applied
-from usersync.core.plan import COUNT_KEYS, Op, Plan
+from usersync.core.plan import COUNT_KEYS, Op, Operation
 
 from . import mail
 
@@ -221,26 +222,32 @@ def _common(run: SyncRun, org: Organization, source: Source) -> dict:
 
 
 def _summary(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict]:
-    plan = Plan.stored(run.plan)
     counts = run.counts or {}
     shown = [(counts[key], key) for key in COUNT_KEYS.values() if counts.get(key)]
-    errors, conflicts = plan.of(Op.ERROR), plan.of(Op.CONFLICT)
+    errors, conflicts = counts.get(COUNT_KEYS[Op.ERROR], 0), counts.get(COUNT_KEYS[Op.CONFLICT], 0)
     line = ", ".join(f"{n} {key}" for n, key in shown if key != "unchanged") or "no changes"
     return f"{org.name}: {source.name} synced — {line}", {
         **_common(run, org, source), "counts": shown, "changed": changed(counts),
-        "errors": errors[:SHOWN], "more_errors": max(0, len(errors) - SHOWN),
-        "conflicts": conflicts[:SHOWN], "more_conflicts": max(0, len(conflicts) - SHOWN),
+        "errors": _first(run, Op.ERROR, SHOWN), "more_errors": max(0, errors - SHOWN),
+        "conflicts": _first(run, Op.CONFLICT, SHOWN),
+        "more_conflicts": max(0, conflicts - SHOWN),
     }
 
 
 def _blocked(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict]:
-    archives = Plan.stored(run.plan).of(Op.ARCHIVE)
-    names = [o.label or o.dn or o.anchor or f"contact {o.contact_id}" for o in archives]
+    archives = (run.counts or {}).get(COUNT_KEYS[Op.ARCHIVE], 0)
+    names = [o.label or o.dn or o.anchor or f"contact {o.contact_id}"
+             for o in _first(run, Op.ARCHIVE, SHOWN_NAMES)]
     return (f"{org.name}: {source.name} sync is waiting for approval "
-            f"({_plural(len(archives), 'contact')} to archive)"), {
-        **_common(run, org, source), "reason": run.blocked_reason, "archive_count": len(archives),
-        "names": names[:SHOWN_NAMES], "more_names": max(0, len(names) - SHOWN_NAMES),
+            f"({_plural(archives, 'contact')} to archive)"), {
+        **_common(run, org, source), "reason": run.blocked_reason, "archive_count": archives,
+        "names": names, "more_names": max(0, archives - SHOWN_NAMES),
     }
+
+
+def _first(run: SyncRun, op: Op, count: int) -> list[Operation]:
+    """The run's first ``count`` operations of kind ``op``."""
+    return history.shown(history.operations(run, op)[:count])
 
 
 def _failure(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict]:

@@ -6,7 +6,8 @@ portal), which creates the run row itself — refused with ``AlreadyRunning`` wh
 active run — and holds it under a lease with a heartbeat, like a worker, so that a command killed
 half-way leaves no run "running" forever. Approving a blocked run comes through ``approve``. The
 plan, the contacts and the run's final status are written in one transaction, after the run's
-lease is checked (``leases.fence``), and the run is announced in it (``run_finished``). A run that
+lease is checked (``leases.fence``), and the run is announced in it (``run_finished``); the plan
+is kept with the run (``history``). A run that
 applied also saves there what the source's next incremental read starts from (``sync_state``).
 
 Every run records its connection attempt in ``SyncRun.connection`` (seed 004's "Status (last
@@ -34,7 +35,7 @@ from usersync.core import planning
 from usersync.core.plan import Op, Plan
 
 from . import apply as applying
-from . import loading
+from . import history, loading
 from .memory import without_gc_pauses
 
 log = logging.getLogger("usersync.runs")
@@ -140,7 +141,8 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
         return Outcome("preview", plan, None, notices)
     progress("applying" if not plan.blocked else "blocked")
     with transaction.atomic():
-        run.plan, run.counts, run.notices = plan.to_data(), plan.counts, notices
+        history.store(run, plan)
+        run.counts, run.notices = plan.counts, notices
         run.finished_at = timezone.now()
         applied = None
         if plan.blocked:
@@ -170,7 +172,7 @@ def approve(run: SyncRun, by: str) -> SyncRun:
             raise RunRefused(f"run {run.pk} is out of date: run {newer.pk} was applied "
                              "after it; start a new sync to get a fresh plan")
         now = timezone.now()
-        applied = applying.apply(run.source, Plan.from_data(run.plan), now, _compared_at(run))
+        applied = applying.apply(run.source, history.plan_of(run), now, _compared_at(run))
         run.status, run.decided_by, run.decided_at = RunStatus.SUCCEEDED, by, now
         run.save()
         run_finished(run, applied=applied)

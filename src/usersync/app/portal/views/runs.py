@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from usersync.app.accounts import access
 from usersync.app.directory.models import Contact, RunStatus, SyncRun
+from usersync.app.sync import history
 from usersync.app.sync import runs as running
 from usersync.app.sync.export import write_plan
 from usersync.app.sync.runs import RunRefused
@@ -33,22 +34,26 @@ def _run(request, slug: str, run_id: int, write: bool = False) -> SyncRun:
 @login_required
 def run_detail(request, slug: str, run_id: int):
     run = _run(request, slug, run_id)
-    plan = Plan.stored(run.plan)
     wanted = request.GET.get("op", "")
     wanted = wanted if wanted in Op.__members__.values() else ""
-    operations = plan.of(Op(wanted)) if wanted else list(plan.operations)
-    page = Paginator(operations, PAGE_SIZE).get_page(request.GET.get("page"))
-    archives = plan.of(Op.ARCHIVE) if run.status == RunStatus.BLOCKED else []
-    names = _contact_names(run, [o.contact_id for o in (*page.object_list,
-                                                        *archives[:SHOWN_ARCHIVES])])
+    page = Paginator(history.operations(run, Op(wanted) if wanted else None),
+                     PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = history.shown(page.object_list)
+    counts = run.counts or {}
+    archived = counts.get(COUNT_KEYS[Op.ARCHIVE], 0) if run.status == RunStatus.BLOCKED else 0
+    archives = history.shown(history.operations(run, Op.ARCHIVE)[:SHOWN_ARCHIVES]
+                             if archived else ())
+    names = _contact_names(run, [o.contact_id for o in (*shown, *archives)])
     read_why, notices = plan_view.split_notices(run.notices)
     return render(request, "portal/run.html", {
-        "org": run.organization, "run": run, "plan": plan if run.plan else None,
+        "org": run.organization, "run": run,
+        "plan": Plan.from_data(run.plan) if run.plan else None,
         "page": page, "op": wanted, "read_why": read_why, "notices": notices,
-        "rows": plan_view.rows(page.object_list, names, _created(run, page.object_list)),
-        "ops": [(op.value, COUNT_KEYS[op], plan.counts[COUNT_KEYS[op]]) for op in Op],
-        "archives": plan_view.rows(archives[:SHOWN_ARCHIVES], names),
-        "more_archives": max(0, len(archives) - SHOWN_ARCHIVES),
+        "rows": plan_view.rows(shown, names, _created(run, shown)),
+        "ops": [(op.value, COUNT_KEYS[op], counts.get(COUNT_KEYS[op], 0)) for op in Op],
+        "operations": history.operations(run).count() if wanted else page.paginator.count,
+        "archives": plan_view.rows(archives, names),
+        "more_archives": max(0, archived - SHOWN_ARCHIVES),
         "writable": access.can_write(request, run.organization), "duration": duration(run),
     })
 
@@ -85,7 +90,7 @@ def run_export(request, slug: str, run_id: int):
     """The plan as CSV, one row per field change (cells a spreadsheet would run escaped)."""
     run = _run(request, slug, run_id)
     buffer = io.StringIO()
-    write_plan(buffer, Plan.stored(run.plan))
+    write_plan(buffer, history.plan_of(run))
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (f'attachment; filename="{run.organization.slug}-run-'
                                        f'{run.pk}.csv"')
