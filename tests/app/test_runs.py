@@ -176,6 +176,8 @@ def test_a_crash_mid_apply_leaves_nothing_half_done(acme, monkeypatch):
     assert Contact.objects.count() == 0
     run = SyncRun.objects.get()
     assert run.status == "failed" and run.error_code == "internal_error"
+    # its plan went with the transaction: the run does not show one it never kept
+    assert run.plan is None and run.counts == {} and not history.operations(run).exists()
 
 
 def test_one_run_at_a_time_per_source(acme):

@@ -7,8 +7,8 @@ active run — and holds it under a lease with a heartbeat, like a worker, so th
 half-way leaves no run "running" forever. Approving a blocked run comes through ``approve``. The
 plan, the contacts and the run's final status are written in one transaction, after the run's
 lease is checked (``leases.fence``), and the run is announced in it (``run_finished``); the plan
-is kept with the run (``history``). A run that
-applied also saves there what the source's next incremental read starts from (``sync_state``).
+is kept with the run (``history``). A run that applied also saves there what the source's next
+incremental read starts from (``sync_state``).
 
 Every run records its connection attempt in ``SyncRun.connection`` (seed 004's "Status (last
 10)"): ``{"server", "ok", "reason", "tls", "at"}`` — the server that answered (``None`` when none
@@ -255,7 +255,9 @@ def _cancel(run: SyncRun) -> None:
 
 
 def _finish(run: SyncRun, then: Callable[[], SyncRun | None] = lambda: None) -> None:
-    """Record the run's end unless it was taken over (then log: the new owner records it)."""
+    """Record the run's end unless it was taken over (then log: the new owner records it). A run
+    that ends here keeps no plan: what its transaction kept of one was rolled back with it."""
+    run.plan, run.counts = None, {}
     run.finished_at, run.lease_expires_at = timezone.now(), None
     try:
         with transaction.atomic():

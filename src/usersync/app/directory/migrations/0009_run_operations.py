@@ -7,19 +7,22 @@ BATCH = 2000
 
 
 def operations_apart(apps, schema_editor):
-    """Each stored plan's operations become rows; the plan keeps the rest."""
-    SyncRun, RunOperation = apps.get_model("directory", "SyncRun"), apps.get_model("directory", "RunOperation")
+    """Each kept plan's operations become rows; the plan keeps the rest."""
+    SyncRun = apps.get_model("directory", "SyncRun")
+    RunOperation = apps.get_model("directory", "RunOperation")
     for run in SyncRun.objects.exclude(plan=None).iterator(chunk_size=100):
         operations = run.plan.pop("operations", None)
         if operations is None:
             continue
-        rows = [RunOperation(run=run, position=i, op=o["op"], data=o) for i, o in enumerate(operations)]
+        rows = [RunOperation(run=run, position=i, op=o["op"], data=o)
+                for i, o in enumerate(operations)]
         RunOperation.objects.bulk_create(rows, batch_size=BATCH)
         run.save(update_fields=["plan"])
 
 
 def operations_back(apps, schema_editor):
-    SyncRun, RunOperation = apps.get_model("directory", "SyncRun"), apps.get_model("directory", "RunOperation")
+    SyncRun = apps.get_model("directory", "SyncRun")
+    RunOperation = apps.get_model("directory", "RunOperation")
     for run in SyncRun.objects.exclude(plan=None).iterator(chunk_size=100):
         rows = RunOperation.objects.filter(run=run).order_by("position")
         run.plan["operations"] = [row.data for row in rows.iterator(chunk_size=BATCH)]
