@@ -11,6 +11,7 @@ from usersync.app.directory.models import Contact, DirectoryObject, MessageRule,
 from usersync.app.sources import create_source
 from usersync.app.sync import apply as applying
 from usersync.app.sync import bulk, history, runs
+from usersync.core.plan import Op, Operation
 
 from support.jobs import held_by_another_connection
 from support.syncing import active, csv_bytes, import_csv, person
@@ -230,6 +231,17 @@ def test_the_pin_is_stored_only_as_a_keyed_hash(acme):
     assert contact.pin_hash.startswith("hmac-sha256:") and "4821" not in contact.pin_hash
     run = SyncRun.objects.get()
     assert "4821" not in str(history.plan_of(run).to_data())
+    assert "pin" not in DirectoryObject.objects.get().attributes  # the Directory users tab
+
+
+def test_a_directory_object_keeps_the_mapped_values_as_json_has_them():
+    plain = Operation(Op.CREATE, anchor="a", fields={"first_name": "Ada", "email": "a@x.io"})
+    listed = Operation(Op.CREATE, anchor="b", fields={"first_name": "Bo", "pin": "hmac-sha256:1",
+                                                      "aliases": ("b2@x.io",)})
+
+    assert applying._mapped(plain) is plain.fields  # nothing to change: not copied
+    assert applying._mapped(listed) == {"first_name": "Bo", "aliases": ["b2@x.io"]}
+    assert listed.fields["pin"] == "hmac-sha256:1"  # the operation itself is left alone
 
 
 def test_a_run_that_changed_many_contacts_refreshes_the_planners_statistics(acme, monkeypatch):

@@ -7,6 +7,7 @@ imported from an export and the same user read live are the same directory objec
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +63,8 @@ class Entry:
         names: dict[str, str] = {}
         for key, raw_values in attributes.items():
             name = key.partition(";")[0].strip()
-            lower = name.lower()
+            # one string per attribute name, not one per entry: 800,000 fewer objects at 100k
+            lower = sys.intern(name.lower())
             names.setdefault(lower, name)
             values.setdefault(lower, []).extend(raw_values)
         return cls(dn, values, names)

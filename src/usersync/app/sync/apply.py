@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -263,8 +264,11 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
             objects.filter(anchor__in=seen[start:start + BATCH]).update(last_seen_at=now)
 
 
-def _mapped(op: Operation) -> dict:
-    """The mapped values worth showing on the Directory users tab (never a secret)."""
-    values = dict(op.fields)
-    values.pop("pin", None)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+def _mapped(op: Operation) -> Mapping:
+    """The mapped values worth showing on the Directory users tab (never a secret), as JSON has
+    them. Most operations' values are that already: not copied then (100,000 dicts at a first
+    sync of 100,000 people)."""
+    values = op.fields
+    if "pin" not in values and not any(isinstance(v, tuple) for v in values.values()):
+        return values
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if k != "pin"}
