@@ -26,7 +26,8 @@ def source(db):
 
 def test_rows_are_inserted_as_given_with_their_ids_in_order(source):
     rows = [(f"First{n}", "Last", f"p{n}@acme.example", ["a@x.example"] if n % 2 else [])
-            for n in range(2500)]  # more than one statement holds on SQLite
+            for n in range(2500)]
+    assert len(rows) > bulk.SQLITE_ROWS  # several statements on SQLite
     ids = bulk.insert(Contact, ["first_name", "last_name", "email", "aliases"], rows,
                       {"organization_id": source.organization_id, "created_at": NOW,
                        "updated_at": NOW}, returning_ids=True)
