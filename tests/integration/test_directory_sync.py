@@ -378,12 +378,14 @@ def test_a_server_stopped_mid_read_fails_the_run_archives_nothing_then_the_next_
     finally:
         dc.start()
 
-    assert len(pages) == 1
+    # the reader asks for the next page before it uses one (ldap_search.pages): that page may
+    # be on its way when the server stops, and arrive; the one after it cannot
+    assert len(pages) in (1, 2)
     assert outcome.status == "failed" and outcome.plan is None
     assert outcome.error.code == "connection_lost" and outcome.error.retryable
     run = run_record(outcome)
     assert run.status == "failed" and run.error_code == "connection_lost"
-    assert "lost" in run.error_message and "after 5 entries" in run.error_message
+    assert "lost" in run.error_message and f"after {5 * len(pages)} entries" in run.error_message
     assert "incomplete" in run.error_message and "next run" in run.error_hint
     assert run.connection["ok"] is False and run.connection["server"] == dc.ldaps_url
     assert "lost" in run.connection["reason"]
