@@ -32,7 +32,7 @@ PLAN = Plan(
 
 @pytest.fixture
 def run(acme):
-    outcome = import_csv(acme, csv_bytes(person(1)))  # a run of the organization: its row
+    outcome = import_csv(acme, csv_bytes(person(1)))  # any run of the organization will do
     return SyncRun.objects.get(pk=outcome.run.pk)
 
 

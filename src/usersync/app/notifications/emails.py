@@ -46,7 +46,7 @@ from usersync.app.directory.models import Contact, RunStatus, Source, SyncRun
 from usersync.app.orgs.models import NotifyOn, Organization
 from usersync.app.sync import history
 from usersync.app.sync.apply import Applied
-from usersync.core.plan import COUNT_KEYS, Op, Operation
+from usersync.core.plan import COUNT_KEYS, Op
 
 from . import mail
 
@@ -228,8 +228,8 @@ def _summary(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict
     line = ", ".join(f"{n} {key}" for n, key in shown if key != "unchanged") or "no changes"
     return f"{org.name}: {source.name} synced — {line}", {
         **_common(run, org, source), "counts": shown, "changed": changed(counts),
-        "errors": _first(run, Op.ERROR, SHOWN), "more_errors": max(0, errors - SHOWN),
-        "conflicts": _first(run, Op.CONFLICT, SHOWN),
+        "errors": history.first(run, Op.ERROR, SHOWN), "more_errors": max(0, errors - SHOWN),
+        "conflicts": history.first(run, Op.CONFLICT, SHOWN),
         "more_conflicts": max(0, conflicts - SHOWN),
     }
 
@@ -237,17 +237,13 @@ def _summary(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict
 def _blocked(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict]:
     archives = (run.counts or {}).get(COUNT_KEYS[Op.ARCHIVE], 0)
     names = [o.label or o.dn or o.anchor or f"contact {o.contact_id}"
-             for o in _first(run, Op.ARCHIVE, SHOWN_NAMES)]
+             for o in history.first(run, Op.ARCHIVE, SHOWN_NAMES)]
     return (f"{org.name}: {source.name} sync is waiting for approval "
             f"({_plural(archives, 'contact')} to archive)"), {
         **_common(run, org, source), "reason": run.blocked_reason, "archive_count": archives,
         "names": names, "more_names": max(0, archives - SHOWN_NAMES),
     }
 
-
-def _first(run: SyncRun, op: Op, count: int) -> list[Operation]:
-    """The run's first ``count`` operations of kind ``op``."""
-    return history.shown(history.operations(run, op)[:count])
 
 
 def _failure(run: SyncRun, org: Organization, source: Source) -> tuple[str, dict]:

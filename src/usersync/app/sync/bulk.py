@@ -65,9 +65,10 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Seq
 def _insert_sqlite(model: type[models.Model], columns: list[str], rows: Sequence[Sequence[Any]],
                    adapters, constant_values: list[Any], returning_ids: bool,
                    on_conflict: str) -> list[int]:
-    """SQLite: multi-row ``INSERT`` statements of as many rows as it takes parameters, written
-    with ``?`` marks and run by sqlite3 itself: Django's SQLite cursor rewrites every ``%s`` of a
-    statement with a regex, a second per 100,000 rows here."""
+    """SQLite: multi-row ``INSERT`` statements of ``SQLITE_ROWS`` rows (fewer when that many
+    would pass its parameter limit), written with ``?`` marks and run by sqlite3 itself: Django's
+    SQLite cursor rewrites every ``%s`` of a statement with a regex, a second per 100,000 rows
+    here."""
     quote = connection.ops.quote_name
     names = ", ".join(quote(column) for column in columns)
     placeholders = "(" + ", ".join("?" * len(columns)) + ")"

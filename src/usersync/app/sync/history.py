@@ -52,3 +52,8 @@ def operations(run: SyncRun, op: Op | None = None) -> QuerySet:
 def shown(rows) -> list[Operation]:
     """The operations of some of ``operations``' rows."""
     return [Operation.from_data(data) for data in rows]
+
+
+def first(run: SyncRun, op: Op, count: int) -> list[Operation]:
+    """``run``'s first ``count`` operations of kind ``op`` (what a page or an email lists)."""
+    return shown(operations(run, op)[:count])

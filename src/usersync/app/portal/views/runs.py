@@ -41,12 +41,12 @@ def run_detail(request, slug: str, run_id: int):
     shown = history.shown(page.object_list)
     counts = run.counts or {}
     archived = counts.get(COUNT_KEYS[Op.ARCHIVE], 0) if run.status == RunStatus.BLOCKED else 0
-    archives = history.shown(history.operations(run, Op.ARCHIVE)[:SHOWN_ARCHIVES]
-                             if archived else ())
+    archives = history.first(run, Op.ARCHIVE, SHOWN_ARCHIVES) if archived else []
     names = _contact_names(run, [o.contact_id for o in (*shown, *archives)])
     read_why, notices = plan_view.split_notices(run.notices)
     return render(request, "portal/run.html", {
         "org": run.organization, "run": run,
+        # the header only (kind, read, complete): the operations are the page's, counts the run's
         "plan": Plan.from_data(run.plan) if run.plan else None,
         "page": page, "op": wanted, "read_why": read_why, "notices": notices,
         "rows": plan_view.rows(shown, names, _created(run, shown)),
