@@ -71,7 +71,7 @@ def test_a_delta_plans_the_same_from_what_it_names_as_from_every_contact(acme, s
     snapshot = _delta(rng)
 
     existing, totals = loading.contacts_to_plan(source, snapshot,
-                                                build_records(snapshot, policy), state)
+                                                build_records(snapshot.records, policy), state)
     everything = loading.existing_contacts(acme.pk)
 
     assert totals is not None and len(existing) < len(everything)  # the lever: not everyone
@@ -105,7 +105,7 @@ def test_the_narrow_load_finds_contacts_by_each_key_and_alias(acme):
     state = SourceState(manual={"n4": by["manual"].pk})
 
     existing, totals = loading.contacts_to_plan(source, snapshot,
-                                                build_records(snapshot, policy), state)
+                                                build_records(snapshot.records, policy), state)
 
     loaded = {c.id for c in existing}
     assert loaded == {c.pk for key, c in by.items() if key != "unrelated"}
@@ -118,7 +118,7 @@ def test_a_full_snapshot_still_loads_every_contact(acme):
     snapshot = Snapshot.full([])
 
     policy = loading.policy(source, MAPPING)
-    existing, totals = loading.contacts_to_plan(source, snapshot, build_records(snapshot, policy),
-                                                SourceState())
+    built = build_records(snapshot.records, policy)
+    existing, totals = loading.contacts_to_plan(source, snapshot, built, SourceState())
 
     assert totals is None and len(existing) == 1

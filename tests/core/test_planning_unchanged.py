@@ -56,7 +56,7 @@ def plan_narrowed(records, unchanged: dict[str, Unchanged], store, made, state) 
     """The plan of the full read with ``unchanged`` named, from what the store would load."""
     snapshot = Snapshot.full([r for r in records if r.anchor not in unchanged],
                              unchanged=unchanged)
-    needs = delta.needs(snapshot, build_records(snapshot, made), state)
+    needs = delta.needs(snapshot, build_records(snapshot.records, made), state)
     kept = {u.contact_id for u in unchanged.values()}
     unkept = {c.anchor for c in store
               if c.active and c.source_id == SOURCE and c.anchor and c.id not in kept}

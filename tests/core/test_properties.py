@@ -295,7 +295,7 @@ def test_a_delta_plans_the_same_from_the_contacts_it_needs_as_from_all(situation
     if safeguards:
         options = dict(options, thresholds=Thresholds(percent=20.0, minimum=1, maximum=2))
     made = policy(**options)
-    needs = delta.needs(snapshot, build_records(snapshot, made), state)
+    needs = delta.needs(snapshot, build_records(snapshot.records, made), state)
     totals = delta.Totals(
         managed_active=sum(1 for c in store if c.active and c.source_id == SOURCE and c.anchor),
         organization_active=sum(1 for c in store if c.active))
@@ -310,6 +310,6 @@ def test_only_a_delta_is_planned_from_part_of_the_contacts():
     """A full snapshot archives what it does not contain: planned from part of the contacts it
     would archive the rest; ``needs`` asks for everything and ``plan`` refuses totals."""
     full = Snapshot.full([record(anchor="a", email="ada@x.io")])
-    assert delta.needs(full, build_records(full, policy()), SourceState()) is None
+    assert delta.needs(full, build_records(full.records, policy()), SourceState()) is None
     with pytest.raises(ValueError, match="only a delta"):
         plan(full, [], policy(), SourceState(), delta.Totals(0, 0))

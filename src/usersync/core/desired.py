@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from . import normalize
 from .mapping import AttributeMapping
@@ -100,6 +100,27 @@ def file_anchor(values: Mapping[str, FieldValue]) -> str | None:
     return None
 
 
+def phones_to_validate(records: Iterable[SourceRecord], mapping: AttributeMapping,
+                       placement: Placement) -> list[tuple[str, str]]:
+    """The phone numbers ``build`` will validate for ``records`` and has not yet (as
+    ``normalize.phone_key`` has them), each once, in the records' order: the work another core
+    can do ahead of the building (``app.sync.building``)."""
+    if "sms_phone" not in mapping.fields:
+        return []
+    found: dict[tuple[str, str], None] = {}
+    for record in records:
+        value = mapping.value("sms_phone", record.attributes)
+        key = normalize.phone_key(_text(value), placement.default_region)
+        if key[0] and not normalize.is_remembered(*key):
+            found[key] = None
+    return list(found)
+
+
+def _text(value: FieldValue) -> str:
+    """What a field's normalizer is given: a value of several parts joined by spaces."""
+    return value if isinstance(value, str) else " ".join(value)
+
+
 def build(
     record: SourceRecord,
     mapping: AttributeMapping,
@@ -115,7 +136,7 @@ def build(
             values[name] = normalize.aliases(value if isinstance(value, tuple) else (value,))
             continue
         try:
-            values[name] = normalizers[name](value if isinstance(value, str) else " ".join(value))
+            values[name] = normalizers[name](_text(value))
         except normalize.FieldError as error:
             problems.append((name, f"{FIELD_LABELS[name]} {error.message}"))
     problems.extend(_required(values, mapping))

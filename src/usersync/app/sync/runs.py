@@ -35,7 +35,7 @@ from usersync.core import planning
 from usersync.core.plan import Op, Plan
 
 from . import apply as applying
-from . import history, loading
+from . import building, history, loading
 from .memory import without_gc_pauses
 
 log = logging.getLogger("usersync.runs")
@@ -283,7 +283,7 @@ def _must_be_blocked(run: SyncRun) -> None:
 
 def _plan(source: Source, reading: Reading) -> Plan:
     policy, state = loading.policy(source, reading.mapping), loading.source_state(source)
-    built = planning.build_records(reading.snapshot, policy)
+    built = building.build_records(reading.snapshot.records, policy)
     # a delta loads only the contacts it names, with the organization's totals
     existing, totals = loading.contacts_to_plan(source, reading.snapshot, built, state)
     return planning.plan(reading.snapshot, existing, policy, state, totals, built)
