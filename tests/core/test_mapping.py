@@ -218,3 +218,26 @@ def test_the_default_region_comes_from_the_organization():
     assert want.values["sms_phone"] == "+33612345678"
     assert REGION == "US"  # and the same number is not valid for the US organization
     assert isinstance(built(record(sms_phone="06 12 34 56 78")), Rejected)
+
+
+def test_one_fields_value_is_what_apply_gives_it():
+    mapping = AttributeMapping.from_data(["sms_phone=mobile,telephoneNumber|join",
+                                          "email=mail"])
+    for attributes in ({"mobile": ("+1 650 253 0000",)}, {"telephonenumber": ("650", "253")},
+                       {"Mobile": ("",), "TelephoneNumber": ("1",)}, {}):
+        assert mapping.value("sms_phone", attributes) == mapping.apply(attributes)["sms_phone"]
+    assert mapping.value("title", {"title": ("Boss",)}) is None  # not mapped
+
+
+def test_the_phones_to_validate_are_each_unknown_number_once_in_the_records_order(monkeypatch):
+    from usersync.core import normalize
+    from usersync.core.desired import phones_to_validate
+    monkeypatch.setattr(normalize, "_REMEMBERED", {})
+    normalize.sms_phone("+1 650 253 0001", REGION)  # known already: not asked again
+    records = [record(sms_phone=" (650) 253-0002 "), record(sms_phone="+1 650 253 0001"),
+               record(email="no-phone@example.com"), record(sms_phone="(650) 253-0002"),
+               record(sms_phone=""), record(sms_phone="0033 1 23")]
+    assert phones_to_validate(records, MAPPING, MULTI) == [("(650) 253-0002", "US"),
+                                                          ("0033 1 23", "US")]
+    no_phone = AttributeMapping.from_data(["first_name=first_name", "email=email"])
+    assert phones_to_validate(records, no_phone, MULTI) == []

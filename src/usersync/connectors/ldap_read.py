@@ -13,7 +13,6 @@ reads (``ldap_changes``) collect their changed entries with the same pieces (``R
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from usersync.core.records import Snapshot, SourceRecord, Unchanged
@@ -87,7 +86,7 @@ class RecordCollector:
         out = []
         for anchor, record in self.records.items():
             locations = None if self.global_organization else tuple(self.locations[anchor])
-            out.append(record if locations is None else replace(record, locations=locations))
+            out.append(record if locations is None else record.placed(locations))
         return out
 
 

@@ -13,7 +13,7 @@ the answer ``member;range=0-1499``; the rest is fetched with base searches for
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import ldap
 from ldap.controls import LDAPControl, SimplePagedResultsControl
@@ -46,12 +46,12 @@ def parse_range(key: str) -> tuple[str, int, int | None] | None:
     return found.group("name"), int(found.group("start")), None if end == "*" else int(end)
 
 
-def complete_ranges(dn: str, attributes: Mapping[str, list[bytes]], fetch: Fetch,
+def complete_ranges(dn: str, attributes: Attributes, fetch: Fetch,
                     server: str = "") -> Attributes:
     """``attributes`` with every ranged attribute fetched to its end and merged under its plain
     name. Raises ``IncompleteRead`` if the server stops answering a range consistently."""
-    if not any(";" in key for key in attributes):
-        return dict(attributes)  # nearly every entry: no attribute options, nothing ranged
+    if ";" not in "".join(attributes):
+        return attributes  # nearly every entry: no attribute options, nothing ranged
     merged: Attributes = {}
     pending: dict[str, int] = {}
     for key, values in attributes.items():

@@ -62,6 +62,12 @@ class SourceRecord:
     #: contact is written from it, so that the next full read can recognize it unchanged.
     digest: str = ""
 
+    def placed(self, locations: tuple[str, ...] | None) -> SourceRecord:
+        """This record found in ``locations``: ``dataclasses.replace``, at a third of its cost
+        (a read of 100,000 people places every record once its scopes are all read)."""
+        return SourceRecord(self.attributes, self.anchor, self.dn, locations, self.disabled,
+                            self.line, self.problems, self.digest)
+
     def release_attributes(self) -> None:
         """Forget the raw values, once the record is built (``desired.build``): nothing after
         that reads them. The one change a record allows: a run holds every record of a full
