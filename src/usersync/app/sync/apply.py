@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Value
+from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from usersync.app.directory.models import (
@@ -222,8 +222,9 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
                 row[_CONTACT] = contact_id
     full = plan.kind is SnapshotKind.FULL and plan.complete
     objects = DirectoryObject.objects.filter(source=source)
+    first = not objects.exists()  # the source's first apply: nothing to compare, nothing gone
     stored = {}  # what is stored of the objects read: (*_DESCRIBED, present)
-    anchors = list(rows)
+    anchors = [] if first else list(rows)
     for start in range(0, len(anchors), BATCH):
         found = objects.filter(anchor__in=anchors[start:start + BATCH])
         stored.update((anchor, tuple(rest))
@@ -248,9 +249,7 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
         # last when the source's previous full read saw it, unless a later read wrote it
         previous = Source.objects.filter(pk=source.pk).values_list("last_full_read_at",
                                                                    flat=True).get()
-        read = rows.keys() | set(plan.unchanged)
-        gone = [anchor for anchor in objects.filter(present=True).values_list("anchor", flat=True)
-                if anchor not in read]
+        gone = [] if first else _not_read(objects, rows.keys() | set(plan.unchanged))
         left = {"present": False}
         if previous is not None:
             left["last_seen_at"] = Greatest(Coalesce("last_seen_at", Value(previous)),
@@ -262,6 +261,12 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
     else:
         for start in range(0, len(seen), BATCH):
             objects.filter(anchor__in=seen[start:start + BATCH]).update(last_seen_at=now)
+
+
+def _not_read(objects: QuerySet, read: set[str]) -> list[str]:
+    """The anchors of the objects still present that a full read did not return."""
+    return [anchor for anchor in objects.filter(present=True).values_list("anchor", flat=True)
+            if anchor not in read]
 
 
 def _mapped(op: Operation) -> Mapping:
