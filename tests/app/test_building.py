@@ -64,8 +64,10 @@ def test_the_helper_process_answers_every_number_as_phonenumbers_does(forgetful)
             time.sleep(0.05)
             helper.remember_answers()
     assert helper.answered == len(numbers)
-    assert all(normalize._REMEMBERED[key] == normalize.e164(*key) for key in numbers)
-    assert sum(normalize._REMEMBERED[key] is None for key in numbers) > 100  # invalid ones too
+    assert all(normalize.is_remembered(*key) for key in numbers)
+    answers = [normalize.e164_remembered(*key) for key in numbers]  # from memory: all remembered
+    assert answers == [normalize.e164(*key) for key in numbers]
+    assert answers.count(None) > 100  # invalid ones too
 
 
 def test_without_a_helper_the_run_validates_every_number_itself(monkeypatch, forgetful):

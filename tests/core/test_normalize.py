@@ -141,7 +141,7 @@ def test_the_memory_of_numbers_starts_again_when_full(monkeypatch):
     monkeypatch.setattr(normalize, "_REMEMBERED", {})
     for number in ("+1 650 253 0001", "+1 650 253 0002", "+1 650 253 0003"):
         normalize.sms_phone(number, "US")
-    assert len(normalize._REMEMBERED) == 1
+    assert len(normalize._REMEMBERED["US"]) == 1
     assert normalize.is_remembered("+1 650 253 0003", "US")
 
 

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 MAX_TEXT = 200
-#: Phone numbers whose normal form is remembered (about 200 bytes each; a 100k directory's).
+#: Phone numbers of one region whose normal form is remembered (~150 bytes each; a 100k
+#: directory's).
 PHONES_REMEMBERED = 200_000
 _SPACES = re.compile(r"\s+")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
@@ -83,17 +84,18 @@ def e164(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-#: ``e164``'s answers by ``phone_key``: a pure function of its arguments (phonenumbers' metadata
-#: ships with the package), so remembering them changes no result. A worker that syncs the same
-#: directory again pays for a number once; a switchboard number shared by hundreds of people
-#: once per run; a run's numbers worked out on another core (``remember_e164``) not at all.
-_REMEMBERED: dict[tuple[str, str], str | None] = {}
+#: ``e164``'s answers by region, then number: a pure function of its arguments (phonenumbers'
+#: metadata ships with the package), so remembering them changes no result. A worker that syncs
+#: the same directory again pays for a number once; a switchboard number shared by hundreds of
+#: people once per run; a run's numbers worked out on another core (``remember_e164``) not at
+#: all. (By region first: one tuple and one region string less a number, ~10 MB at 100,000.)
+_REMEMBERED: dict[str, dict[str, str | None]] = {}
 
 
 def e164_remembered(raw: str, region: str) -> str | None:
     """``e164``, from memory when the number was seen before."""
     try:
-        return _REMEMBERED[raw, region]
+        return _REMEMBERED[region][raw]
     except KeyError:
         found = e164(raw, region)
         remember_e164([((raw, region), found)])
@@ -103,14 +105,17 @@ def e164_remembered(raw: str, region: str) -> str | None:
 def remember_e164(answers: Iterable[tuple[tuple[str, str], str | None]]) -> None:
     """Remember ``e164``'s answers by ``phone_key``, worked out here or elsewhere. Past
     ``PHONES_REMEMBERED`` numbers the memory starts again (a 100k directory's fit)."""
-    for key, answer in answers:
-        if len(_REMEMBERED) >= PHONES_REMEMBERED:
-            _REMEMBERED.clear()
-        _REMEMBERED[key] = answer
+    for (raw, region), answer in answers:
+        numbers = _REMEMBERED.get(region)
+        if numbers is None:
+            numbers = _REMEMBERED[region] = {}
+        elif len(numbers) >= PHONES_REMEMBERED:
+            numbers.clear()
+        numbers[raw] = answer
 
 
 def is_remembered(raw: str, region: str) -> bool:
-    return (raw, region) in _REMEMBERED
+    return raw in _REMEMBERED.get(region, ())
 
 
 def pin(value: str, field: str = "pin") -> str:
