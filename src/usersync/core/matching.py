@@ -37,6 +37,10 @@ class New:
     pass
 
 
+#: The one ``New`` decision (it says nothing else): not one object per new contact.
+NEW = New()
+
+
 @dataclass(frozen=True, slots=True)
 class Conflict:
     candidates: tuple[int, ...]
@@ -128,7 +132,7 @@ def decide_by_keys(
     """
     hits = index.hits(desired, claimed)
     if not hits:
-        return New()
+        return NEW
     if len(hits) > 1:
         keys = sorted(set(hits.values()))
         return Conflict(tuple(sorted(hits)), f"matches {len(hits)} contacts (by {', '.join(keys)})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 from .delta import Totals
 from .desired import FIELD_LABELS, MATCH_KEYS, Desired, Placement, Rejected, build
@@ -21,6 +21,7 @@ from .matching import (
     Decision,
     Linked,
     Matched,
+    NEW,
     New,
     decide_by_keys,
     pair_linked,
@@ -117,11 +118,27 @@ class _Planner:
 
     def run(self) -> list[Operation]:
         wanted = self._desired()
+        # the label of each anchor present: its first record's (reversed: the first one wins)
+        present = {anchor: u.label for anchor, u in self.snapshot.unchanged.items()}
+        present.update((want.anchor, want.record.label) for want in reversed(wanted))
+        # by ``id`` of the desired contact; none for a new contact (at a first sync, every one)
+        decisions = self._linked(wanted)
+        # a disabled account is never created, so it takes over no contact by keys
+        waiting = [want for want in wanted
+                   if id(want) not in decisions and not self._dormant(want.record)]
+        self._match_by_keys(waiting, decisions, present)
+        del waiting
+        for want in wanted:
+            self.operations.append(self._operation(want, decisions.get(id(want), NEW)))
+        self.operations.extend(self._archives(present))
+        return self._within_limit(self.operations)
+
+    def _linked(self, wanted: list[Desired]) -> dict[int, Decision]:
+        """The decisions, by ``id`` of the desired contact, of those the source links already:
+        by anchor, then by an admin's manual mapping."""
         by_anchor: dict[str, list[Desired]] = defaultdict(list)
         for want in wanted:
             by_anchor[want.anchor].append(want)
-        present = {anchor: u.label for anchor, u in self.snapshot.unchanged.items()}
-        present.update((anchor, wants[0].record.label) for anchor, wants in by_anchor.items())
         decisions: dict[int, Decision] = {}
         unpaired: list[Desired] = []
         for anchor, wants in by_anchor.items():
@@ -137,19 +154,7 @@ class _Planner:
             manual = self._manual(want)
             if manual is not None:
                 decisions[id(want)] = manual
-        waiting = []
-        for want in wanted:
-            if id(want) not in decisions:
-                if self._dormant(want.record):
-                    # a disabled account is never created, so it takes over no contact by keys
-                    decisions[id(want)] = New()
-                else:
-                    waiting.append(want)
-        self._match_by_keys(waiting, decisions, present)
-        for want in wanted:
-            self.operations.append(self._operation(want, decisions[id(want)]))
-        self.operations.extend(self._archives(set(present)))
-        return self._within_limit(self.operations)
+        return decisions
 
     def _match_by_keys(self, waiting: list[Desired], decisions: dict, present: dict) -> None:
         """Match by keys until no more contacts are claimed. A record whose keys hit two contacts
@@ -164,7 +169,10 @@ class _Planner:
                     self.claimed.add(decision.contact.id)
                 elif isinstance(decision, Conflict):
                     conflicts.append(want)
-                decisions[id(want)] = decision
+                if decision is NEW:  # decided again: a conflict of the last round may be new now
+                    decisions.pop(id(want), None)
+                else:
+                    decisions[id(want)] = decision
             if len(self.claimed) == claimed_before:
                 return
             waiting = conflicts
@@ -293,8 +301,9 @@ class _Planner:
         return _record_op(op, record, want, contact_id=contact.id, changes=changes, link=link,
                           matched_by=decision.by, channels=channels)
 
-    def _archives(self, present: set[str]) -> list[Operation]:
-        """Contacts this source manages that the snapshot no longer asks for."""
+    def _archives(self, present: Collection[str]) -> list[Operation]:
+        """Contacts this source manages that the snapshot no longer asks for (``present``: the
+        anchors the snapshot holds)."""
         snapshot = self.snapshot
         if not (snapshot.complete and self.policy.archive_missing):
             return []
