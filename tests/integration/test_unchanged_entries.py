@@ -246,3 +246,28 @@ def test_entries_read_by_their_parents_search_or_each_bases_are_recognized_alike
     outcome = full_read(source)  # by one search of each base
 
     assert given_up and counts(outcome) == {"unchanged": everyone}
+
+
+def test_a_full_read_finds_who_left_among_unchanged_entries_and_only_them(org, source,
+                                                                          slapd_changes):
+    """Nobody gone: the count of present objects says so (``apply._not_read``); one left, one
+    read again after it had left: exactly the one who left is no longer present."""
+    sources.edit_source(source, safeguard_percent=100.0, safeguard_minimum=100)
+    full_read(source)
+    assert counts(full_read(source)) == {"unchanged": N}
+    assert anchors(source) == set(DirectoryObject.objects.filter(
+        source=source, present=True).values_list("anchor", flat=True))
+
+    leaver, returner = data.BY_KEY["mgarcia"], data.BY_KEY["ipetrov"]
+    returner_dn = slapd.person_dn(returner)
+    away = slapd_changes.move(returner_dn, slapd.ou_dn(("Elsewhere",)))  # out of scope
+    assert counts(full_read(source)) == {"unchanged": N - 1, "archived": 1}
+    slapd_changes.move(away, returner_dn.split(",", 1)[1])
+    slapd_changes.move(slapd.person_dn(leaver), slapd.ou_dn(("Elsewhere",)))
+
+    outcome = full_read(source)
+
+    assert counts(outcome) == {"unchanged": N - 2, "reactivated": 1, "archived": 1}
+    present = DirectoryObject.objects.filter(source=source, present=True)
+    assert set(present.values_list("anchor", flat=True)) == anchors(source) - anchors(
+        source, leaver)
