@@ -228,7 +228,7 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
             if row[_CONTACT] is None and contact_id is not None:
                 row[_CONTACT] = contact_id
     full = plan.kind is SnapshotKind.FULL and plan.complete
-    objects = DirectoryObject.objects.filter(source=source)
+    objects = DirectoryObject.objects.order_by().filter(source=source)  # looked up, not listed
     first = not objects.exists()  # the source's first apply: nothing to compare, nothing gone
     stored = {}  # what is stored of the objects read: (*_DESCRIBED, present)
     anchors = [] if first else list(rows)

@@ -67,8 +67,8 @@ def _unkept_anchors(source: Source, snapshot: Snapshot) -> set[str]:
     """The anchors of the source's active contacts that no unchanged record keeps: those a
     full read archives when no built record claims them either."""
     kept = {u.contact_id for u in snapshot.unchanged.values()}
-    managed = Contact.objects.filter(source=source, status=ContactStatus.ACTIVE,
-                                     anchor__isnull=False).exclude(anchor="")
+    managed = Contact.objects.order_by().filter(source=source, status=ContactStatus.ACTIVE,
+                                                anchor__isnull=False).exclude(anchor="")
     return {anchor for contact_id, anchor in managed.values_list("id", "anchor").iterator(10_000)
             if contact_id not in kept}
 
@@ -77,7 +77,7 @@ def settled(source: Source) -> dict[str, tuple[str, int]]:
     """The digests of the source's settled directory objects, with their anchor and contact
     (``connectors.ldap_unchanged``): present, neither ignored nor mapped by hand, and their
     contact is active, still linked to them and not written since it was synced from them."""
-    objects = DirectoryObject.objects.filter(
+    objects = DirectoryObject.objects.order_by().filter(  # unordered: a dict of 100,000
         source=source, present=True, ignored=False, manual_contact__isnull=True,
         contact__status=ContactStatus.ACTIVE, contact__source_id=F("source_id"),
         contact__anchor=F("anchor"), contact__updated_at__lte=F("synced_at"),
