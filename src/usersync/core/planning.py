@@ -127,7 +127,7 @@ class _Planner:
         waiting = [want for want in wanted
                    if id(want) not in decisions and not self._dormant(want.record)]
         self._match_by_keys(waiting, decisions, present)
-        del waiting
+        del waiting  # not held while the operations are made (100,000 at a first sync)
         for want in wanted:
             self.operations.append(self._operation(want, decisions.get(id(want), NEW)))
         self.operations.extend(self._archives(present))
