@@ -80,6 +80,23 @@ def test_without_a_helper_the_run_validates_every_number_itself(monkeypatch, for
     assert outcome(building.build_records(people(60), made)) == expected
 
 
+def test_a_helper_that_cannot_run_is_reported_and_the_run_validates_itself(monkeypatch, forgetful,
+                                                                          caplog):
+    monkeypatch.setattr(building, "AHEAD_FROM", 10)
+    monkeypatch.setattr(building.PhoneHelper, "module", "usersync.no_such_module")
+    made = policy()
+    expected = outcome(planning.build_records(people(60), made))
+    normalize._REMEMBERED.clear()
+
+    with building.PhoneHelper([("+1 650 253 0000", "US")]) as helper:
+        deadline = time.monotonic() + 30
+        while helper._process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert outcome(building.build_records(people(60), made)) == expected
+    assert "No module named usersync.no_such_module" in caplog.text
+    assert "the run validated the numbers itself" in caplog.text
+
+
 def test_built_records_are_released_and_plan_as_before():
     made = policy()
     records = people(40)

@@ -10,8 +10,9 @@ need (``desired.phones_to_validate``), from the last record's backwards, and sen
 forwards and, before each step of ``STEP`` records, remembers the answers that arrived
 (``normalize.remember_e164``). The two meet in the middle. The run never waits for the helper: a
 number it has not answered yet, the run works out itself, and the helper is stopped once the
-records are built. With fewer than ``AHEAD_FROM`` numbers, or when the helper cannot start, the
-run validates every number itself.
+records are built. With fewer than ``AHEAD_FROM`` numbers, or when the helper cannot start or
+stops on an error (logged as a warning, with its last line: say ``usersync`` is not importable by
+the Python that runs it), the run validates every number itself.
 
 **Raw values released once built.** Nothing after building reads a record's raw values
 (``SourceRecord.release_attributes``): dropping each step's as it is built keeps a full read of
@@ -58,6 +59,9 @@ class PhoneHelper:
     """The helper process validating ``numbers`` (``normalize.phone_key`` pairs) in order; none
     for no numbers."""
 
+    #: What the helper runs (``python -P -m``): this module.
+    module = __name__
+
     def __init__(self, numbers: list[tuple[str, str]]):
         self.numbers = numbers
         self.answered = 0
@@ -70,8 +74,8 @@ class PhoneHelper:
             return self
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-P", "-m", __name__], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                [sys.executable, "-P", "-m", self.module], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as error:
             log.info("phone numbers are validated in the run: no helper process (%s)", error)
             return self
@@ -101,14 +105,21 @@ class PhoneHelper:
             self.answered += len(answers)
 
     def __exit__(self, *exc) -> None:
-        if self._process is None:
+        process = self._process
+        if process is None:
             return
-        self._process.kill()  # it holds nothing: its answers so far are all it had to give
-        self._process.wait()
+        failed = process.poll()  # ended on its own: done (0), or it could not do its work
+        process.kill()  # it holds nothing: its answers so far are all it had to give
+        process.wait()
         if self._talking is not None:
             self._talking.join()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        why = process.stderr.read().decode("utf-8", "replace").strip() if failed else ""
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        if failed:
+            log.warning("the phone number helper stopped (exit %s: %s); the run validated the "
+                        "numbers itself, on one core", failed, (why.splitlines() or [""])[-1])
 
 
 def answer(numbers: list[list[str]], out) -> None:
