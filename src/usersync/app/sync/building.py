@@ -11,8 +11,9 @@ forwards and, before each step of ``STEP`` records, remembers the answers that a
 (``normalize.remember_e164``). The two meet in the middle. The run never waits for the helper: a
 number it has not answered yet, the run works out itself, and the helper is stopped once the
 records are built. With fewer than ``AHEAD_FROM`` numbers, or when the helper cannot start or
-stops on an error (logged as a warning, with its last line: say ``usersync`` is not importable by
-the Python that runs it), the run validates every number itself.
+stops on an error (logged as a warning, with its last line: say ``sys.executable`` is a server
+that embeds Python, not a Python that imports ``usersync``), the run validates every number
+itself.
 
 **Raw values released once built.** Nothing after building reads a record's raw values
 (``SourceRecord.release_attributes``): dropping each step's as it is built keeps a full read of
