@@ -1,5 +1,7 @@
 """Field normalization: what an admin's data becomes, and what is refused with a usable message."""
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +22,20 @@ from usersync.core.normalize import FieldError
 )
 def test_names_are_trimmed_and_inner_whitespace_collapsed(raw, stored):
     assert normalize.name(raw, "first_name") == stored
+
+
+#: Every kind of whitespace Unicode has, among letters: what collapsing must treat alike.
+SPACED_TEXT = st.text(alphabet=st.sampled_from(
+    "ab é\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2007\u200a\u200b\u2028"
+    "\u2029\u202f\u205f\u3000\ufeff"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SPACED_TEXT)
+def test_text_collapses_exactly_what_a_whitespace_pattern_matches(raw):
+    """``text`` splits at whitespace as ``re``'s ``\\s`` matches it: runs of any of it become one
+    space, none is left at either end, and a zero-width space (not whitespace) stays."""
+    assert normalize.text(raw) == re.sub(r"\s+", " ", raw).strip()
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "\t\n"])
