@@ -220,13 +220,14 @@ def test_the_default_region_comes_from_the_organization():
     assert isinstance(built(record(sms_phone="06 12 34 56 78")), Rejected)
 
 
-def test_one_fields_value_is_what_apply_gives_it():
+def test_a_mapping_of_one_field_gives_what_the_whole_mapping_gives_it():
     mapping = AttributeMapping.from_data(["sms_phone=mobile,telephoneNumber|join",
                                           "email=mail"])
+    phone = mapping.only("sms_phone")
     for attributes in ({"mobile": ("+1 650 253 0000",)}, {"telephonenumber": ("650", "253")},
                        {"Mobile": ("",), "TelephoneNumber": ("1",)}, {}):
-        assert mapping.value("sms_phone", attributes) == mapping.apply(attributes)["sms_phone"]
-    assert mapping.value("title", {"title": ("Boss",)}) is None  # not mapped
+        assert phone.apply(attributes) == {"sms_phone": mapping.apply(attributes)["sms_phone"]}
+    assert mapping.only("title").apply({"title": ("Boss",)}) == {}  # not mapped
 
 
 def test_the_phones_to_validate_are_each_unknown_number_once_in_the_records_order(monkeypatch):

@@ -107,9 +107,10 @@ def phones_to_validate(records: Iterable[SourceRecord], mapping: AttributeMappin
     can do ahead of the building (``app.sync.building``)."""
     if "sms_phone" not in mapping.fields:
         return []
+    phone = mapping.only("sms_phone")
     found: dict[tuple[str, str], None] = {}
     for record in records:
-        value = mapping.value("sms_phone", record.attributes)
+        value = phone.apply(record.attributes)["sms_phone"]
         key = normalize.phone_key(_text(value), placement.default_region)
         if key[0] and not normalize.is_remembered(*key):
             found[key] = None
@@ -136,7 +137,8 @@ def build(
             values[name] = normalize.aliases(value if isinstance(value, tuple) else (value,))
             continue
         try:
-            values[name] = normalizers[name](_text(value))
+            # _text(value), written out: 700,000 calls at a first sync of 100,000
+            values[name] = normalizers[name](value if isinstance(value, str) else " ".join(value))
         except normalize.FieldError as error:
             problems.append((name, f"{FIELD_LABELS[name]} {error.message}"))
     problems.extend(_required(values, mapping))

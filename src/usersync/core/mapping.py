@@ -119,15 +119,20 @@ class AttributeMapping:
     def apply(self, attributes: Mapping[str, Values]) -> dict[str, FieldValue]:
         """The raw (not yet normalized) value of every managed field."""
         lowered = {key.lower(): values for key, values in attributes.items()}
-        return {name: _value(empty, sources, lowered) for name, empty, sources in self._compiled}
-
-    def value(self, field: str, attributes: Mapping[str, Values]) -> FieldValue | None:
-        """The raw value of one field, as ``apply`` gives it; ``None`` when it is not mapped."""
+        out: dict[str, FieldValue] = {}
         for name, empty, sources in self._compiled:
-            if name == field:
-                lowered = {key.lower(): values for key, values in attributes.items()}
-                return _value(empty, sources, lowered)
-        return None
+            out[name] = empty
+            for transform, attribute in sources:
+                value = transform(lowered.get(attribute, ()))
+                if value:
+                    out[name] = value
+                    break
+        return out
+
+    def only(self, field: str) -> AttributeMapping:
+        """This mapping's rule of ``field`` alone (none: an empty mapping), whose ``apply`` gives
+        that field's raw value and reads nothing else."""
+        return AttributeMapping(tuple(rule for rule in self.rules if rule.field == field))
 
     def to_data(self) -> list[str]:
         return [str(rule) for rule in self.rules]
@@ -148,15 +153,6 @@ class AttributeMapping:
                 sources.append(AttributeSource(attribute.strip(), transform.strip() or "first"))
             rules.append(FieldRule(field.strip(), tuple(sources)))
         return cls(tuple(rules))
-
-
-def _value(empty: FieldValue, sources: tuple, lowered: Mapping[str, Values]) -> FieldValue:
-    """The value of the first of ``sources`` (transform, attribute) that gives one."""
-    for transform, attribute in sources:
-        value = transform(lowered.get(attribute, ()))
-        if value:
-            return value
-    return empty
 
 
 def identity_mapping(fields: Iterable[str]) -> AttributeMapping:
