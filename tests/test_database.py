@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from usersync.app.orgs.models import Location, Organization
 
@@ -41,7 +41,6 @@ DROPPED = importlib.import_module("usersync.app.directory.migrations.0010_redund
 def test_a_foreign_key_is_found_through_a_wider_index_not_one_of_its_own(name, table, column):
     """No index of the column alone (written at every insert, read by nothing), and one that
     starts with it, which finds its rows (look-ups, cascades)."""
-    from django.db import connection
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, table)
     assert name not in constraints

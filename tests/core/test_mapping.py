@@ -3,7 +3,8 @@
 import pytest
 from builders import GLOBAL, MAPPING, MULTI, REGION, fake_hash, record
 
-from usersync.core.desired import Desired, Placement, Rejected, build
+from usersync.core import normalize
+from usersync.core.desired import Desired, Placement, Rejected, build, phones_to_validate
 from usersync.core.mapping import AttributeMapping, MappingError, identity_mapping
 from usersync.core.records import RecordProblem, SourceRecord
 
@@ -231,8 +232,6 @@ def test_a_mapping_of_one_field_gives_what_the_whole_mapping_gives_it():
 
 
 def test_the_phones_to_validate_are_each_unknown_number_once_in_the_records_order(monkeypatch):
-    from usersync.core import normalize
-    from usersync.core.desired import phones_to_validate
     monkeypatch.setattr(normalize, "_REMEMBERED", {})
     normalize.sms_phone("+1 650 253 0001", REGION)  # known already: not asked again
     records = [record(sms_phone=" (650) 253-0002 "), record(sms_phone="+1 650 253 0001"),
