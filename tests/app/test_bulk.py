@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from usersync.app.directory.models import Contact, DirectoryObject, SourceKind
 from usersync.app.orgs.services import create_organization
@@ -55,3 +55,22 @@ def test_a_conflicting_row_is_djangos_integrity_error_and_writes_nothing(source)
                     {"source_id": source.pk, "first_seen_at": NOW})
 
     assert not DirectoryObject.objects.exists()
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_after_analyze_sqlite_finds_an_organizations_contacts_by_id_not_by_a_scan(source):
+    """The statistics count every row: sampled, the index that starts with the organization
+    looked selective, and a look-up of 1,000 ids scanned all of the organization's contacts."""
+    rows = [(f"First{n}", "Last", f"p{n}@acme.example") for n in range(20_000)]
+    ids = bulk.insert(Contact, ["first_name", "last_name", "email"], rows, {
+        "organization_id": source.organization_id, "created_at": NOW, "updated_at": NOW},
+        returning_ids=True)
+    bulk.analyze(Contact)
+
+    found = Contact.objects.filter(organization_id=source.organization_id, id__in=ids[::20])
+    sql, params = found.values_list("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(row[-1] for row in cursor.fetchall())
+    assert "PRIMARY KEY" in plan, plan
+    assert found.count() == 1000

@@ -149,14 +149,19 @@ def update(model: type[models.Model], columns: Sequence[str], rows: Iterable[Seq
 def analyze(*models: type[models.Model]) -> None:
     """Refresh the query planner's statistics of the tables of ``models``. PostgreSQL's
     autovacuum analyzes a table a minute or more after a bulk load, SQLite never on its own:
-    until then, look-ups are planned for the tables as they were (empty after a first sync)."""
+    until then, look-ups are planned for the tables as they were (empty after a first sync).
+
+    SQLite reads every row: from a sample (``analysis_limit``) it counted the first thousand
+    entries of an index that starts with the organization, all of one organization, and took
+    the organization for selective; it then looked up a thousand contacts by id in a scan of
+    the organization's 100,000 (10 ms instead of 1 ms). The whole of 100,000 contacts and their
+    directory objects takes 0.07 s."""
     quote = connection.ops.quote_name
     tables = [quote(model._meta.db_table) for model in models]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {', '.join(tables)}")
             return
-        cursor.execute("PRAGMA analysis_limit = 1000")  # from samples: milliseconds, not a second
         for table in tables:
             cursor.execute(f"ANALYZE {table}")
 
