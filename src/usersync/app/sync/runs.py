@@ -157,7 +157,7 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
         run.save()
         run_finished(run, applied=applied)
     if applied is not None:
-        applying.refresh_statistics(applied, source.organization_id)
+        applying.refresh_statistics(applied, source.organization_id, plan)
     return Outcome(run.status, plan, run, notices)
 
 
@@ -171,12 +171,12 @@ def approve(run: SyncRun, by: str) -> SyncRun:
         if newer is not None:
             raise RunRefused(f"run {run.pk} is out of date: run {newer.pk} was applied "
                              "after it; start a new sync to get a fresh plan")
-        now = timezone.now()
-        applied = applying.apply(run.source, history.plan_of(run), now, _compared_at(run))
+        now, plan = timezone.now(), history.plan_of(run)
+        applied = applying.apply(run.source, plan, now, _compared_at(run))
         run.status, run.decided_by, run.decided_at = RunStatus.SUCCEEDED, by, now
         run.save()
         run_finished(run, applied=applied)
-    applying.refresh_statistics(applied, run.organization_id)
+    applying.refresh_statistics(applied, run.organization_id, plan)
     return run
 
 
