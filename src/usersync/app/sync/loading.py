@@ -65,12 +65,17 @@ def contacts_to_plan(source: Source, snapshot: Snapshot, built: Built,
 
 def _unkept_anchors(source: Source, snapshot: Snapshot) -> set[str]:
     """The anchors of the source's active contacts that no unchanged record keeps: those a
-    full read archives when no built record claims them either."""
+    full read archives when no built record claims them either. Their ids first, then the
+    anchors of the few not kept (the anchors of 100,000 contacts took 20 ms more to read)."""
     kept = {u.contact_id for u in snapshot.unchanged.values()}
     managed = Contact.objects.order_by().filter(source=source, status=ContactStatus.ACTIVE,
                                                 anchor__isnull=False).exclude(anchor="")
-    return {anchor for contact_id, anchor in managed.values_list("id", "anchor").iterator(10_000)
-            if contact_id not in kept}
+    unkept = [contact_id for contact_id in managed.values_list("id", flat=True).iterator(10_000)
+              if contact_id not in kept]
+    anchors = set()
+    for part in _parts(unkept, bulk.max_params() - 2):  # the source and the status
+        anchors.update(managed.filter(id__in=part).values_list("anchor", flat=True))
+    return anchors
 
 
 def settled(source: Source) -> dict[str, tuple[str, int]]:
