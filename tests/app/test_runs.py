@@ -283,6 +283,24 @@ def test_a_run_that_changed_many_contacts_refreshes_the_planners_statistics(
     assert len(analyzed) == 1
 
 
+def test_a_directory_object_whose_state_and_contact_change_is_rewritten_with_them(acme):
+    """Its indexed columns are written apart from its other values (``apply._INDEXED``): both
+    must follow the record, whether they change or not."""
+    first = import_csv(acme, csv_bytes(person(1, email="not an address"), person(2)))
+    assert first.plan.counts["errors"] == 1
+    broken, fine = DirectoryObject.objects.order_by("anchor")
+    assert (broken.state, broken.contact_id) == ("unmapped", None)
+
+    mended = import_csv(acme, csv_bytes(person(1), person(2, dept="Support")))
+
+    assert mended.plan.counts["created"] == mended.plan.counts["updated"] == 1
+    contacts = {c.email: c.pk for c in active(acme)}
+    now_broken, now_fine = DirectoryObject.objects.order_by("anchor")
+    assert (now_broken.state, now_broken.contact_id) == ("mapped", contacts["person1@acme.example"])
+    assert (now_fine.state, now_fine.contact_id) == ("mapped", contacts["person2@acme.example"])
+    assert now_fine.attributes["department"] == "Support"
+
+
 def test_a_full_read_notes_once_when_it_saw_everyone_and_what_left_keeps_its_last_sighting(acme):
     first = import_csv(acme, csv_bytes(*PEOPLE))
     second = import_csv(acme, csv_bytes(*PEOPLE[1:]))
