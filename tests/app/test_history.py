@@ -50,6 +50,19 @@ def test_a_plan_is_kept_whole_and_in_order_across_batches(run, monkeypatch):
         list(range(10))
 
 
+def test_the_anchors_read_unchanged_are_kept_only_with_a_blocked_plan(run):
+    RunOperation.objects.filter(run=run).delete()
+    history.store(run, PLAN.with_blocked(None))
+    run.save()
+    kept = history.plan_of(SyncRun.objects.get(pk=run.pk))
+    assert kept.unchanged == () and kept.operations == PLAN.operations
+
+    RunOperation.objects.filter(run=run).delete()
+    history.store(run, PLAN)  # blocked: approving it applies them
+    run.save()
+    assert history.plan_of(SyncRun.objects.get(pk=run.pk)).unchanged == ("k1", "k2")
+
+
 def test_a_page_reads_the_operations_of_one_kind(run):
     RunOperation.objects.filter(run=run).delete()
     history.store(run, PLAN)
