@@ -7,8 +7,12 @@ import importlib
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
+from usersync.app.directory.models import Contact, ContactAlias
 from usersync.app.orgs.models import Location, Organization
+from usersync.app.sync import bulk
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +50,66 @@ def test_a_foreign_key_is_found_through_a_wider_index_not_one_of_its_own(name, t
     assert name not in constraints
     assert any((c["index"] or c["unique"]) and c["columns"][0] == column and len(c["columns"]) > 1
                for c in constraints.values())
+
+
+def _alias_rows() -> list[tuple]:
+    return sorted(ContactAlias.objects.values_list("contact_id", "organization_id", "address"))
+
+
+def _aliases_of_contacts() -> list[tuple]:
+    return sorted((c.id, c.organization_id, address) for c in Contact.objects.all()
+                  for address in c.aliases)
+
+
+def test_the_alias_rows_follow_every_write_of_a_contact():
+    """The database's triggers (migration 0011) keep one row per alias, whoever writes."""
+    acme = Organization.objects.create(name="Acme", slug="acme")
+    globex = Organization.objects.create(name="Globex", slug="globex")
+    ada = Contact.objects.create(organization=acme, first_name="Ada", last_name="L",
+                                 aliases=["ada1@acme.example", "ada2@acme.example"])
+    bob = Contact.objects.create(organization=acme, first_name="Bob", last_name="B")
+    now = timezone.now()
+    cy, dee = bulk.insert(Contact, ["first_name", "last_name", "aliases"],
+                          [("Cy", "C", ["cy@acme.example"]), ("Dee", "D", [])],
+                          {"organization_id": acme.pk, "created_at": now, "updated_at": now},
+                          returning_ids=True)
+    assert _alias_rows() == _aliases_of_contacts() and len(_alias_rows()) == 3
+
+    ada.aliases = ["ada3@acme.example"]
+    ada.save()
+    Contact.objects.filter(pk=bob.pk).update(aliases=["bob@acme.example"])
+    bulk.update(Contact, ["aliases"], [(cy, ["cy2@acme.example", "cy3@acme.example"])])
+    Contact.objects.filter(pk=ada.pk).update(organization=globex)
+    Contact.objects.filter(pk=dee).update(title="CEO")  # no alias written
+    assert _alias_rows() == _aliases_of_contacts() and len(_alias_rows()) == 4
+    assert (ada.pk, globex.pk, "ada3@acme.example") in _alias_rows()
+
+    ada.aliases = []
+    ada.save()
+    bob.delete()
+    Contact.objects.filter(pk=cy).delete()
+    assert _alias_rows() == _aliases_of_contacts() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0011_adds_the_aliases_of_the_contacts_stored_and_undoes_its_triggers():
+    acme = Organization.objects.create(name="Acme", slug="acme")
+    before, after = [("directory", "0010_redundant_fk_indexes")], [("directory", "0011_contact_aliases")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("directory", "Contact")
+    ada = old.objects.create(organization_id=acme.pk, first_name="Ada", last_name="L",
+                             aliases=["ada1@acme.example", "ada2@acme.example"])
+    old.objects.create(organization_id=acme.pk, first_name="Bob", last_name="B", aliases=[])
+
+    MigrationExecutor(connection).migrate(after)
+    assert _alias_rows() == [(ada.pk, acme.pk, "ada1@acme.example"),
+                             (ada.pk, acme.pk, "ada2@acme.example")]
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)  # the table and its triggers gone: contacts are written as before
+    old = executor.loader.project_state(before).apps.get_model("directory", "Contact")
+    old.objects.filter(pk=ada.pk).update(aliases=["ada3@acme.example"])
+    old.objects.filter(pk=ada.pk).delete()
+    MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes())
+    assert _alias_rows() == _aliases_of_contacts() == []

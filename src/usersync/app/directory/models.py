@@ -75,6 +75,28 @@ class Contact(models.Model):
         return self.status == ContactStatus.ACTIVE
 
 
+class ContactAlias(models.Model):
+    """One of a contact's email aliases (an element of ``Contact.aliases``): an incremental run
+    looks its changed people's addresses up among every contact's aliases through the index of
+    these rows, where a look-up in each contact's list read the whole organization (80 ms at
+    100,000 contacts of 3 aliases; 3.8 s on PostgreSQL with jsonb's ``?|``). Written only by the
+    database, whose triggers on the contact table (migration 0011) keep these rows true at every
+    write of a contact, bulk ones included; the code only reads them."""
+
+    contact_id = models.BigIntegerField()
+    organization_id = models.BigIntegerField()
+    address = models.TextField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization_id", "address"], name="contact_alias_lookup"),
+            models.Index(fields=["contact_id"], name="contact_alias_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} (contact {self.contact_id})"
+
+
 class ContactImage(models.Model):
     """The picture behind a contact's ``image_url``: downloaded by a worker, served by the portal
     and the API (``usersync.app.images``). Apart from ``Contact`` so that reading contacts never
