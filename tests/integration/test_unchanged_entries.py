@@ -10,10 +10,13 @@ admin asks for, which builds everyone.
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 from support import directory_data as data
 from support import slapd
 
 from usersync.app import sources
+from usersync.app.accounts.models import Membership, Role
 from usersync.app.directory.models import Contact, DirectoryObject, Source, SyncRun
 from usersync.app.orgs.services import create_organization
 from usersync.app.sync import readers, runs
@@ -89,6 +92,23 @@ def test_an_unchanged_directory_is_read_without_building_or_writing_anyone(org, 
     assert set(objects.values_list("pk", "last_seen_at")) == rows_before  # no row written
     finished = SyncRun.objects.get(pk=outcome.run.pk).finished_at
     assert {(o.present, o.seen_at) for o in objects} == {(True, finished)}  # seen all the same
+
+
+def test_the_run_page_counts_the_people_read_unchanged_without_listing_them(org, source):
+    full_read(source)
+    outcome = full_read(source)
+    viewer = get_user_model().objects.create_user("acme-viewer")
+    Membership.objects.create(user=viewer, organization=org, role=Role.VIEWER)
+    client = Client()
+    client.force_login(viewer)
+
+    run_page = f"/orgs/acme/runs/{outcome.run.pk}/"
+
+    page = client.get(f"{run_page}?op=unchanged").content.decode()
+
+    assert f'id="recognized">{N} people were read unchanged' in page
+    assert "No operations of this kind." in page
+    assert 'id="recognized"' not in client.get(run_page).content.decode()
 
 
 def test_an_admin_edit_is_built_again_and_reverted(org, source):

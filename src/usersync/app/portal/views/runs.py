@@ -52,6 +52,9 @@ def run_detail(request, slug: str, run_id: int):
         "rows": plan_view.rows(shown, names, _created(run, shown)),
         "ops": [(op.value, COUNT_KEYS[op], counts.get(COUNT_KEYS[op], 0)) for op in Op],
         "operations": history.operations(run).count() if wanted else page.paginator.count,
+        # people a full read recognized unchanged have no operation each: counted, not listed
+        "recognized": (max(0, counts.get(COUNT_KEYS[Op.UNCHANGED], 0) - page.paginator.count)
+                       if wanted == Op.UNCHANGED else 0),
         "archives": plan_view.rows(archives, names),
         "more_archives": max(0, archived - SHOWN_ARCHIVES),
         "writable": access.can_write(request, run.organization), "duration": duration(run),
