@@ -74,3 +74,25 @@ def test_after_analyze_sqlite_finds_an_organizations_contacts_by_id_not_by_a_sca
         plan = " ".join(row[-1] for row in cursor.fetchall())
     assert "PRIMARY KEY" in plan, plan
     assert found.count() == 1000
+
+
+def test_rows_are_updated_with_their_values_of_every_kind_and_nothing_else(source):
+    ids = bulk.insert(Contact, ["first_name", "last_name", "email"],
+                      [(f"First{n}", "Last", f"p{n}@acme.example") for n in range(3)],
+                      {"organization_id": source.organization_id, "created_at": NOW,
+                       "updated_at": NOW}, returning_ids=True)
+
+    bulk.update(Contact, ["title", "aliases", "archived_at", "source_id"], [
+        (ids[0], "Chief", ["a@acme.example", "b@acme.example"], EARLIER, source.pk),
+        (ids[1], "", [], None, None),
+        (max(ids) + 1, "Nobody", ["n@acme.example"], NOW, None),  # gone: nothing to update
+    ])
+
+    stored = {c.pk: c for c in Contact.objects.all()}
+    assert len(stored) == 3
+    first, second, third = (stored[i] for i in ids)
+    assert (first.title, first.aliases, first.archived_at, first.source_id) == (
+        "Chief", ["a@acme.example", "b@acme.example"], EARLIER, source.pk)
+    assert (second.title, second.aliases, second.archived_at, second.source_id) == (
+        "", [], None, None)
+    assert (third.title, third.email, third.updated_at) == ("", "p2@acme.example", NOW)
