@@ -1,24 +1,31 @@
 """A run's plan as kept: the plan but its operations on the run (``SyncRun.plan``, from
-``Plan.header``), each operation a ``RunOperation`` row, in the plan's order.
+``Plan.header``), its operations in batches of one kind (``OperationBatch``), each operation
+with its place in the plan.
 
 A first sync of 100,000 people plans 100,000 operations: kept as one JSON value, writing it took
 hundreds of megabytes at once (SQLite copies a value twice while it stores it), and every view of
-the run read it all back. Kept as rows, they are written a batch at a time, and a run's page or
-the API reads only the operations it shows; approving a blocked run and the CSV export read them
-all (``plan_of``).
+the run read it all back. Kept in batches, they are written a batch at a time, and a run's page
+or the API reads only the batches of the operations it shows (``Operations``); approving a
+blocked run and the CSV export read them all (``plan_of``).
 """
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from operator import itemgetter
 
-from usersync.app.directory.models import RunOperation, SyncRun
+from django.db.models import F, Sum
+
+from usersync.app.directory.models import OperationBatch, SyncRun
 from usersync.core.plan import Op, Operation, Plan
 
 from . import bulk
 
-#: Operations written, or read back, at a time.
-BATCH = 5000
+#: Operations in a batch.
+BATCH = 500
+_COLUMNS = ["op", "start", "count", "first_position", "last_position", "data"]
 
 
 def store(run: SyncRun, plan: Plan) -> None:
@@ -30,28 +37,79 @@ def store(run: SyncRun, plan: Plan) -> None:
     run.plan = plan.header()
     if not plan.blocked:
         run.plan["unchanged"] = []
-    for start in range(0, len(plan.operations), BATCH):
-        part = enumerate(plan.operations[start:start + BATCH], start)
-        bulk.insert(RunOperation, ["position", "op", "data"],
-                    [(position, o.op.value, o.to_data()) for position, o in part],
-                    {"run_id": run.pk})
+    for row in _batches(plan.operations):  # one at a time: 20 at a time kept 10 MB more
+        bulk.insert(OperationBatch, _COLUMNS, [row], {"run_id": run.pk})
+
+
+def _batches(operations: tuple[Operation, ...]) -> Iterator[tuple]:
+    """The rows of ``operations``' batches: each kind's positions in the plan, cut in batches
+    of ``BATCH``; an operation's data is made only when its batch is written."""
+    positions: dict[str, list[int]] = defaultdict(list)
+    for position, operation in enumerate(operations):
+        positions[operation.op.value].append(position)
+    for op, kept in positions.items():
+        for start in range(0, len(kept), BATCH):
+            part = kept[start:start + BATCH]
+            data = json.dumps([[p, operations[p].to_data()] for p in part])
+            yield op, start, len(part), part[0], part[-1], data
+
+
+class Operations:
+    """A run's operations (of kind ``op``) in the plan's order, as a list that counts itself
+    and reads only the batches of the slice it is asked for (a ``Paginator``'s object list)."""
+
+    def __init__(self, run: SyncRun, op: Op | None = None):
+        self.batches = OperationBatch.objects.filter(run=run)
+        if op is not None:
+            self.batches = self.batches.filter(op=op.value)
+        self.op = op
+
+    def count(self) -> int:
+        return self.batches.aggregate(total=Sum("count"))["total"] or 0
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def exists(self) -> bool:
+        return self.batches.exists()
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self[:])
+
+    def __getitem__(self, cut: slice) -> list[dict]:
+        """The data (``Operation.to_data``) of the operations ``cut`` takes: of one kind, from
+        the batches holding those places among its operations; of every kind, from the
+        batches whose positions reach into ``cut``, put back in the plan's order."""
+        if not isinstance(cut, slice) or cut.step not in (None, 1):
+            raise TypeError("operations are read by slices")
+        begin, stop = cut.start or 0, cut.stop
+        if self.op is not None:  # places among the operations of the kind
+            found = self.batches.alias(end=F("start") + F("count")).filter(end__gt=begin)
+            if stop is not None:
+                found = found.filter(start__lt=stop)
+            pairs = ((start + i, data) for start, text in found.values_list("start", "data")
+                     for i, (_position, data) in enumerate(json.loads(text)))
+        else:  # positions in the plan
+            found = self.batches.filter(last_position__gte=begin)
+            if stop is not None:
+                found = found.filter(first_position__lt=stop)
+            pairs = (pair for text in found.values_list("data", flat=True)
+                     for pair in json.loads(text))
+        return [data for place, data in sorted(pairs, key=itemgetter(0))
+                if place >= begin and (stop is None or place < stop)]
 
 
 def plan_of(run: SyncRun) -> Plan:
     """The whole plan ``run`` kept; an empty plan for a run that kept none (it failed first)."""
     if not run.plan:
         return Plan(operations=())
-    rows = operations(run).iterator(chunk_size=BATCH)
-    return Plan.from_data({**run.plan, "operations": list(rows)})
+    return Plan.from_data({**run.plan, "operations": operations(run)[:]})
 
 
-def operations(run: SyncRun, op: Op | None = None) -> QuerySet:
-    """The data of ``run``'s operations (of kind ``op``), in the plan's order: a query, to count
-    or cut into pages (``shown`` makes operations of a page)."""
-    found = RunOperation.objects.filter(run=run)
-    if op is not None:
-        found = found.filter(op=op.value)
-    return found.order_by("position").values_list("data", flat=True)
+def operations(run: SyncRun, op: Op | None = None) -> Operations:
+    """The data of ``run``'s operations (of kind ``op``), in the plan's order: to count or cut
+    into pages (``shown`` makes operations of a page)."""
+    return Operations(run, op)
 
 
 def shown(rows) -> list[Operation]:
