@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from itertools import islice
 from operator import itemgetter
 
 from django.db.models import F, Sum
@@ -25,6 +26,9 @@ from . import bulk
 
 #: Operations in a batch.
 BATCH = 500
+#: Batches written at a time (PostgreSQL: 200 statements of one took 0.15 s more; SQLite: 20 at
+#: a time kept 10 MB more memory after them).
+WRITES = 5
 _COLUMNS = ["op", "start", "count", "first_position", "last_position", "data"]
 
 
@@ -37,8 +41,9 @@ def store(run: SyncRun, plan: Plan) -> None:
     run.plan = plan.header()
     if not plan.blocked:
         run.plan["unchanged"] = []
-    for row in _batches(plan.operations):  # one at a time: 20 at a time kept 10 MB more
-        bulk.insert(OperationBatch, _COLUMNS, [row], {"run_id": run.pk})
+    batches = _batches(plan.operations)
+    while rows := list(islice(batches, WRITES)):
+        bulk.insert(OperationBatch, _COLUMNS, rows, {"run_id": run.pk})
 
 
 def _batches(operations: tuple[Operation, ...]) -> Iterator[tuple]:
