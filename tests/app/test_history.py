@@ -109,7 +109,8 @@ def test_a_run_that_kept_no_plan_has_an_empty_one(run):
 @pytest.mark.django_db(transaction=True)
 def test_migrations_0009_and_0012_move_kept_operations_to_rows_then_batches_and_back(acme):
     executor = MigrationExecutor(connection)
-    before, rows = [("directory", "0008_source_last_full_read")], [("directory", "0009_run_operations")]
+    before = [("directory", "0008_source_last_full_read")]
+    rows = [("directory", "0009_run_operations")]
     outcome = import_csv(acme, csv_bytes(person(1)))
     executor.migrate(before)
     old = executor.loader.project_state(before).apps.get_model("directory", "SyncRun")
