@@ -26,9 +26,9 @@ from . import bulk
 
 #: Operations in a batch.
 BATCH = 500
-#: Batches written at a time (PostgreSQL: 200 statements of one took 0.15 s more; SQLite: 20 at
+#: Batches written by one insert (PostgreSQL: 200 statements of one took 0.15 s more; SQLite: 20 at
 #: a time kept 10 MB more memory after them).
-WRITES = 5
+PER_INSERT = 5
 _COLUMNS = ["op", "start", "count", "first_position", "last_position", "data"]
 
 
@@ -42,7 +42,7 @@ def store(run: SyncRun, plan: Plan) -> None:
     if not plan.blocked:
         run.plan["unchanged"] = []
     batches = _batches(plan.operations)
-    while rows := list(islice(batches, WRITES)):
+    while rows := list(islice(batches, PER_INSERT)):
         bulk.insert(OperationBatch, _COLUMNS, rows, {"run_id": run.pk})
 
 
