@@ -12,7 +12,7 @@ from usersync.app.accounts import access
 from usersync.app.directory.models import RunStatus, SyncRun
 from usersync.app.sync import history
 from usersync.app.sync import runs as running
-from usersync.core.plan import COUNT_KEYS, MASK, Op, Operation
+from usersync.core.plan import COUNT_KEYS, MASK, Op, Operation, Plan
 from usersync.core.records import SECRET_FIELDS
 
 from .schemas import ERRORS, Error, OrgRef, PageQuery, object_id, page
@@ -121,10 +121,9 @@ class OperationQuery(PageQuery):
 def summary(run: SyncRun) -> dict | None:
     if not run.plan:
         return None
-    plan = run.plan
-    return {"kind": plan.get("kind", "full"), "complete": plan.get("complete", True),
-            "read": plan.get("read", 0), "blocked": plan.get("blocked"),
-            "managed_active": plan.get("managed_active", 0),
+    plan = Plan.from_data(run.plan)  # the header: its operations are read apart
+    return {"kind": plan.kind.value, "complete": plan.complete, "read": plan.read,
+            "blocked": plan.blocked, "managed_active": plan.managed_active,
             "would_archive": (run.counts or {}).get(COUNT_KEYS[Op.ARCHIVE], 0)}
 
 
