@@ -79,7 +79,7 @@ def _unkept_anchors(source: Source, snapshot: Snapshot) -> set[str]:
     unkept = [contact_id for contact_id in managed.values_list("id", flat=True).iterator(10_000)
               if contact_id not in kept]
     anchors = set()
-    for part in _parts(unkept, bulk.max_params() - 2):  # the source and the status
+    for part in _parts(unkept, bulk.max_params() - 3):  # the source, status and empty anchor
         anchors.update(managed.filter(id__in=part).values_list("anchor", flat=True))
     return anchors
 
