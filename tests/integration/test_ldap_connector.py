@@ -678,13 +678,17 @@ def test_openldap_receives_only_starttls_bind_search_unbind_and_is_unchanged(own
         with ldap_calls() as calls:
             reading = LdapConnector(ol(own_slapd, Scope(own_slapd.people_dn), page_size=300,
                                        groups=(slapd.group_dn("Sales"),))).read()
-        after = operations()
+        after, looks = operations(), 1
+        while after["Unbind"] == before["Unbind"] and looks < 500:
+            time.sleep(0.01)  # slapd counts an unbind once it has dropped the connection
+            after, looks = operations(), looks + 1
         assert set(calls) <= READ_ONLY_CALLS, calls
         pages = calls["search_ext"]
         delta = {name: after[name] - before[name] for name in before}
         # What the server itself counted: one StartTLS, one bind, the searches (ours, and the
-        # one that read "before"), one unbind. Nothing that writes, compares or abandons.
-        assert delta == {"Bind": 1, "Unbind": 1, "Search": pages + 1, "Extended": 1,
+        # ones that read the counts before the last), one unbind. Nothing that writes,
+        # compares or abandons.
+        assert delta == {"Bind": 1, "Unbind": 1, "Search": pages + looks, "Extended": 1,
                          "Compare": 0, "Modify": 0, "Modrdn": 0, "Add": 0, "Delete": 0,
                          "Abandon": 0}
         assert len(reading.snapshot.records) == len(data.group_members("Sales"))
