@@ -8,6 +8,8 @@ first sync's 100,000 operations. A server without it keeps its default."""
 
 import json
 import logging
+from itertools import groupby
+from operator import itemgetter
 
 import django.db.models.deletion
 from django.db import DatabaseError, migrations, models, transaction
@@ -24,23 +26,17 @@ def into_batches(apps, schema_editor):
     runs = RunOperation.objects.order_by().values_list("run_id", flat=True).distinct()
     for run_id in list(runs):
         kept = RunOperation.objects.filter(run_id=run_id).order_by("op", "position")
-        batches, part = [], []
-        for op, position, data in kept.values_list("op", "position", "data").iterator(BATCH):
-            if part and (part[0][0] != op or len(part) == BATCH):
-                batches.append(_batch(run_id, part, batches))
-                part = []
-            part.append((op, position, data))
-        if part:
-            batches.append(_batch(run_id, part, batches))
-        OperationBatch.objects.bulk_create([OperationBatch(**batch) for batch in batches])
-
-
-def _batch(run_id: int, part: list, before: list[dict]) -> dict:
-    op = part[0][0]
-    start = sum(batch["count"] for batch in before if batch["op"] == op)
-    return {"run_id": run_id, "op": op, "start": start, "count": len(part),
-            "first_position": part[0][1], "last_position": part[-1][1],
-            "data": json.dumps([[position, data] for _op, position, data in part])}
+        rows = kept.values_list("op", "position", "data").iterator(BATCH)
+        batches = []
+        for op, of_kind in groupby(rows, key=itemgetter(0)):
+            of_kind = [(position, data) for _op, position, data in of_kind]
+            for start in range(0, len(of_kind), BATCH):
+                part = of_kind[start:start + BATCH]
+                batches.append(OperationBatch(
+                    run_id=run_id, op=op, start=start, count=len(part),
+                    first_position=part[0][0], last_position=part[-1][0],
+                    data=json.dumps([list(pair) for pair in part])))
+        OperationBatch.objects.bulk_create(batches)
 
 
 def one_row_each(apps, schema_editor):
