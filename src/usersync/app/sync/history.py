@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import islice
 from operator import itemgetter
 
@@ -38,9 +39,7 @@ def store(run: SyncRun, plan: Plan) -> None:
     are kept only with a blocked plan, which is applied later from what it kept; a plan applied
     now needs them no more, and its counts are the run's (100,000 anchors were 4 MB of the
     run's row, written at each resync and read back at each view of the run)."""
-    run.plan = plan.header()
-    if not plan.blocked:
-        run.plan["unchanged"] = []
+    run.plan = (plan if plan.blocked else replace(plan, unchanged=())).header()
     batches = _batches(plan.operations)
     while rows := list(islice(batches, PER_INSERT)):
         bulk.insert(OperationBatch, _COLUMNS, rows, {"run_id": run.pk})
