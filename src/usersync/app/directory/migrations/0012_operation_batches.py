@@ -8,7 +8,7 @@ first sync's 100,000 operations. A server without it keeps its default."""
 
 import json
 import logging
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 
 import django.db.models.deletion
@@ -27,16 +27,13 @@ def into_batches(apps, schema_editor):
     for run_id in list(runs):
         kept = RunOperation.objects.filter(run_id=run_id).order_by("op", "position")
         rows = kept.values_list("op", "position", "data").iterator(BATCH)
-        batches = []
         for op, of_kind in groupby(rows, key=itemgetter(0)):
-            of_kind = [(position, data) for _op, position, data in of_kind]
-            for start in range(0, len(of_kind), BATCH):
-                part = of_kind[start:start + BATCH]
-                batches.append(OperationBatch(
+            start = 0  # a batch at a time: a run's operations, decoded, are hundreds of MB
+            while part := [[position, data] for _op, position, data in islice(of_kind, BATCH)]:
+                OperationBatch.objects.create(
                     run_id=run_id, op=op, start=start, count=len(part),
-                    first_position=part[0][0], last_position=part[-1][0],
-                    data=json.dumps([list(pair) for pair in part])))
-        OperationBatch.objects.bulk_create(batches)
+                    first_position=part[0][0], last_position=part[-1][0], data=json.dumps(part))
+                start += len(part)
 
 
 def one_row_each(apps, schema_editor):
