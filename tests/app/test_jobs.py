@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import OperationalError
@@ -19,6 +20,7 @@ from usersync.app import sources as services
 from usersync.app.directory.models import ACTIVE_RUN_STATUSES, Contact, Source, SyncRun
 from usersync.app.jobs import execution, leases, queue, reaper, retries, scheduler
 from usersync.app.jobs.worker import Worker
+from usersync.app.orgs.services import edit_organization
 from usersync.app.sync import runs
 from usersync.cli import main
 
@@ -339,6 +341,23 @@ def test_the_tick_skips_manual_and_disabled_sources_and_starts_new_schedules(acm
     Source.objects.filter(pk=hr.pk).update(enabled=True, next_run_at=None)
     assert scheduler.tick(now) == []  # a new schedule gets its first time, and waits for it
     assert Source.objects.get(pk=hr.pk).next_run_at > now
+
+
+def test_a_new_time_zone_moves_the_scheduled_runs_to_its_hours_but_keeps_a_due_one(acme, hr):
+    services.edit_source(hr, schedule="every_hours", schedule_hours=24)  # at midnight, local
+    due = services.create_source(acme, "due", "csv", {"path": "/nonexistent.csv"},
+                                 schedule="every_hours", schedule_hours=24)
+    overdue = timezone.now() - timedelta(minutes=5)
+    Source.objects.filter(pk=due.pk).update(next_run_at=overdue)
+    hr.refresh_from_db()
+    assert hr.next_run_at.astimezone(ZoneInfo("UTC")).hour == 0
+
+    edit_organization(acme, time_zone="Asia/Tokyo")
+
+    moved = Source.objects.get(pk=hr.pk).next_run_at
+    assert moved.astimezone(ZoneInfo("Asia/Tokyo")).hour == 0
+    assert timezone.now() < moved <= timezone.now() + timedelta(days=1)
+    assert Source.objects.get(pk=due.pk).next_run_at == overdue
 
 
 def test_after_last_counts_from_the_start_of_any_sync_so_a_forced_one_moves_it(acme, hr):

@@ -36,6 +36,18 @@ def next_run_at(source: Source, now: datetime, last_run_at=_UNSET) -> datetime |
         return schedule.next_run(source.schedule, source.schedule_hours, "UTC", now, last)
 
 
+def time_zone_changed(organization_id: int, now: datetime) -> None:
+    """The organization's time zone changed: its sources scheduled at hours of the day get their
+    next run at those hours in the new zone. One already due keeps its time: the scheduler
+    queues it at its next tick (moved now, it would skip a run)."""
+    sources = (Source.objects.filter(organization_id=organization_id,
+                                     schedule=ScheduleKind.EVERY_HOURS, next_run_at__gt=now)
+               .select_related("organization"))
+    for source in sources:
+        Source.objects.filter(pk=source.pk, next_run_at=source.next_run_at).update(
+            next_run_at=next_run_at(source, now))
+
+
 def run_started(source_id: int, at: datetime) -> None:
     """A sync of the source started at ``at``: a schedule of 24 hours after the last sync now
     counts from it (a forced sync moves the next one). Call it in the transaction that starts

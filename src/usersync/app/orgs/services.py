@@ -7,8 +7,10 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 from django.db import transaction
+from django.utils import timezone
 
 from usersync.app.directory.models import Source
+from usersync.app.jobs import schedules
 from usersync.core import normalize
 from usersync.core.normalize import FieldError
 
@@ -39,10 +41,16 @@ def add_location(org: Organization, identifier: str, name: str | None = None) ->
 
 
 def edit_organization(org: Organization, **fields) -> Organization:
+    """Change ``fields`` of ``org``; a new time zone moves its sources' scheduled runs to the
+    hours of that zone."""
+    zone = org.time_zone
     for name, value in fields.items():
         setattr(org, name, value)
     _check(org)
-    org.save()
+    with transaction.atomic():
+        org.save()
+        if org.time_zone != zone:
+            schedules.time_zone_changed(org.pk, timezone.now())
     return org
 
 
