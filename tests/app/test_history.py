@@ -3,9 +3,12 @@ and migration 0009, which moved the operations of plans kept before out of the r
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 from usersync.app.directory.models import OperationBatch, SyncRun
 from usersync.app.sync import history
@@ -136,3 +139,54 @@ def test_migrations_0009_and_0012_move_kept_operations_to_rows_then_batches_and_
     back = executor.loader.project_state(before).apps.get_model("directory", "SyncRun")
     assert back.objects.get(pk=outcome.run.pk).plan == PLAN.to_data()
     MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes())
+
+
+# -- forgetting old runs --------------------------------------------------------------------------
+
+def _runs(source, ages_in_days, status="succeeded"):
+    """Runs of ``source`` created that many days ago, each with a batch of operations."""
+    made = []
+    for age in ages_in_days:
+        run = SyncRun.objects.create(organization_id=source.organization_id, source=source,
+                                     trigger="schedule", status=status)
+        SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(days=age))
+        OperationBatch.objects.create(run=run, op="create", start=0, count=0, first_position=0,
+                                      last_position=0, data="[]")
+        made.append(run.pk)
+    return made
+
+
+def test_runs_past_their_time_are_forgotten_with_their_operations_but_a_sources_last_stay(
+        run, globex, settings):
+    settings.RUN_HISTORY_DAYS = 30
+    source = run.source
+    SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(days=90))
+    blocked = _runs(source, [80], status="blocked")
+    old = _runs(source, range(64, 40, -1)) + _runs(source, [40], status="failed")  # oldest first
+    young = _runs(source, [2, 1])
+    other = import_csv(globex, csv_bytes(person(1))).run.source
+    elsewhere = _runs(other, range(70, 40, -1))
+
+    forgotten = history.forget_old_runs(source.pk, timezone.now())
+
+    kept = set(SyncRun.objects.filter(source=source).values_list("pk", flat=True))
+    assert kept == {*young, *old[-18:], *blocked}  # the last 20, and the blocked one
+    assert forgotten == 1 + len(old) - 18  # the first run too
+    assert not OperationBatch.objects.exclude(run__in=SyncRun.objects.all()).exists()
+    assert OperationBatch.objects.filter(run__source=source).count() == len(kept)
+    assert set(elsewhere) <= set(SyncRun.objects.values_list("pk", flat=True))
+
+    settings.RUN_HISTORY_DAYS = 0  # keep every run
+    assert history.forget_old_runs(other.pk, timezone.now()) == 0
+
+
+def test_a_run_that_ends_forgets_its_sources_old_runs_after_its_commit(run, acme, settings,
+                                                                       django_capture_on_commit_callbacks):
+    settings.RUN_HISTORY_DAYS = 30
+    old = _runs(run.source, range(60, 35, -1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        import_csv(acme, csv_bytes(person(1), person(2)))
+
+    assert SyncRun.objects.filter(source=run.source).count() == history.KEEP_RUNS
+    assert not SyncRun.objects.filter(pk__in=old[:6]).exists()

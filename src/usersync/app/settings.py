@@ -109,6 +109,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 LEASE_SECONDS = float(os.environ.get("USERSYNC_LEASE_SECONDS", "60"))
 RETRY_DELAYS = tuple(float(s) for s in os.environ.get("USERSYNC_RETRY_DELAYS", "60,300,900").split(",")
                      if s.strip())
+#: Days a run (its plan, its per-record details) is kept; a source's last 20 runs stay whatever
+#: their age. 0 keeps every run.
+RUN_HISTORY_DAYS = int(os.environ.get("USERSYNC_RUN_HISTORY_DAYS", "90"))
 USERSYNC_ALLOW_PRIVATE_DESTINATIONS = (
     os.environ.get("USERSYNC_ALLOW_PRIVATE_DESTINATIONS", "") == "1")
 SMTP_URL = os.environ.get("USERSYNC_SMTP_URL", "").strip()

@@ -20,13 +20,19 @@ a worker that died): a failure email can wait for the last attempt.
 
 It logs the run's end and hands it to each kind of announcement: ``emails`` (which emails a run
 sends, after the commit) and ``webhooks.events`` (the webhook outbox, in this transaction).
+After the commit, the source's runs past their time are forgotten (``history.forget_old_runs``).
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from usersync.app.directory.models import SyncRun
+from usersync.app.sync import history
 from usersync.app.sync.apply import Applied
 from usersync.app.webhooks import events as webhook_events
 
@@ -43,3 +49,13 @@ def run_finished(run: SyncRun, retry: SyncRun | None = None, applied: Applied | 
              run.attempt, run.status, detail, then)
     emails.run_finished(run, retry, applied)
     webhook_events.run_finished(run, retry, applied)
+    transaction.on_commit(partial(forget_old_runs, run.source_id))
+
+
+def forget_old_runs(source_id: int) -> None:
+    """The source's runs past their time (``history.forget_old_runs``); a failure only delays
+    it to the source's next run."""
+    try:
+        history.forget_old_runs(source_id, timezone.now())
+    except DatabaseError as error:
+        log.warning("source %s: could not delete its old runs: %s", source_id, error)

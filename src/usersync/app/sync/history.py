@@ -7,6 +7,9 @@ hundreds of megabytes at once (SQLite copies a value twice while it stores it), 
 the run read it all back. Kept in batches, they are written a batch at a time, and a run's page
 or the API reads only the batches of the operations it shows (``Operations``); approving a
 blocked run and the CSV export read them all (``plan_of``).
+
+Runs are not kept for ever (``forget_old_runs``): a source that syncs every hour makes 2,000 runs
+in three months.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 
+from django.conf import settings
 from django.db.models import F, Sum
 
-from usersync.app.directory.models import OperationBatch, SyncRun
+from usersync.app.directory.models import ACTIVE_RUN_STATUSES, OperationBatch, RunStatus, SyncRun
 from usersync.core.plan import Op, Operation, Plan
 
 from . import bulk
@@ -31,6 +36,11 @@ BATCH = 500
 #: a time kept 10 MB more memory after them).
 PER_INSERT = 5
 _COLUMNS = ["op", "start", "count", "first_position", "last_position", "data"]
+#: The last runs of a source, kept whatever their age: a source that syncs once a month still
+#: explains its last runs.
+KEEP_RUNS = 20
+#: Old runs forgotten at most at once (the rest at the source's next run's end).
+FORGET_AT_ONCE = 100
 
 
 def store(run: SyncRun, plan: Plan) -> None:
@@ -124,3 +134,20 @@ def shown(rows) -> list[Operation]:
 def first(run: SyncRun, op: Op, count: int) -> list[Operation]:
     """``run``'s first ``count`` operations of kind ``op`` (what a page or an email lists)."""
     return shown(operations(run, op)[:count])
+
+
+def forget_old_runs(source_id: int, now: datetime) -> int:
+    """Delete the source's runs created more than ``settings.RUN_HISTORY_DAYS`` days before
+    ``now`` (0: none), with their operations; how many. Its last ``KEEP_RUNS`` runs stay, and
+    so does a run still to finish or to decide on (queued, running, blocked)."""
+    days = settings.RUN_HISTORY_DAYS
+    if days <= 0:
+        return 0
+    newest_first = SyncRun.objects.filter(source_id=source_id).order_by("-created_at", "-id")
+    older = newest_first.values_list("id", flat=True)[KEEP_RUNS:]
+    old = list(SyncRun.objects.filter(pk__in=older, created_at__lt=now - timedelta(days=days))
+               .exclude(status__in=(*ACTIVE_RUN_STATUSES, RunStatus.BLOCKED))
+               .values_list("id", flat=True)[:FORGET_AT_ONCE])
+    if old:
+        SyncRun.objects.filter(pk__in=old).delete()
+    return len(old)
