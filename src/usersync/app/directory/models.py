@@ -15,6 +15,7 @@ from django.db.models import Q
 from usersync.app.orgs.models import Location, Organization
 from usersync.core.planning import CHANNELS
 
+from . import lookups  # noqa: F401 — registers ``field__among=values``
 from . import source_settings
 
 

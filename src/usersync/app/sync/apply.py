@@ -32,7 +32,6 @@ from . import bulk
 from .loading import MODEL_FIELDS
 
 log = logging.getLogger("usersync.sync")
-BATCH = 2000
 #: The first key of the PostgreSQL advisory lock an apply holds on its source (``_take_turns``).
 APPLY_LOCK = 0x5553  # "US"
 #: How many contacts a run changes before the tables' statistics are refreshed after it.
@@ -143,12 +142,9 @@ def _update(source: Source, operations: list[Operation], locations: dict, now: d
             applied: Applied) -> None:
     """Write each operation's changes (only its changed columns), contacts grouped by the
     columns they change: one statement per group, not one per contact."""
-    ids = [op.contact_id for op in operations]
-    present = set()
-    contacts = Contact.objects.filter(organization_id=source.organization_id)
-    for start in range(0, len(ids), BATCH):
-        present.update(contacts.filter(id__in=ids[start:start + BATCH])
-                       .values_list("id", flat=True))
+    present = set(Contact.objects.filter(
+        organization_id=source.organization_id, id__among=[op.contact_id for op in operations])
+        .values_list("id", flat=True))
     groups: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
     for op in operations:
         if op.contact_id not in present:  # deleted by an admin since the plan was made
@@ -178,14 +174,12 @@ def _archive(source: Source, operations: list[Operation], now: datetime) -> list
         by_reason[op.reason].append(op.contact_id)
     archived = []
     for reason, ids in by_reason.items():
-        for start in range(0, len(ids), BATCH):
-            still = Contact.objects.filter(
-                id__in=ids[start:start + BATCH], source=source, status=ContactStatus.ACTIVE)
-            batch = list(still.values_list("id", flat=True))
-            Contact.objects.filter(id__in=batch).update(
-                status=ContactStatus.ARCHIVED, archived_at=now, archived_reason=reason[:300],
-                updated_at=now)
-            archived.extend(batch)
+        still = Contact.objects.filter(id__among=ids, source=source, status=ContactStatus.ACTIVE)
+        batch = list(still.values_list("id", flat=True))
+        Contact.objects.filter(id__among=batch).update(
+            status=ContactStatus.ARCHIVED, archived_at=now, archived_reason=reason[:300],
+            updated_at=now)
+        archived.extend(batch)
     return archived
 
 
@@ -238,9 +232,8 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
     objects = DirectoryObject.objects.order_by().filter(source=source)  # looked up, not listed
     first = not objects.exists()  # the source's first apply: nothing to compare, nothing gone
     stored = {}  # what is stored of the objects read: (*_DESCRIBED, present)
-    anchors = [] if first else list(rows)
-    for start in range(0, len(anchors), BATCH):
-        found = objects.filter(anchor__in=anchors[start:start + BATCH])
+    if not first:
+        found = objects.filter(anchor__among=list(rows))
         stored.update((anchor, tuple(rest))
                       for anchor, *rest in found.values_list("anchor", *_DESCRIBED, "present"))
     new, seen = [], []
@@ -272,13 +265,11 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
         if previous is not None:
             left["last_seen_at"] = Greatest(Coalesce("last_seen_at", Value(previous)),
                                             Value(previous))
-        for start in range(0, len(gone), BATCH):
-            objects.filter(anchor__in=gone[start:start + BATCH]).update(**left)
+        objects.filter(anchor__among=gone).update(**left)
         Source.objects.filter(pk=source.pk).update(last_full_read_at=now)
         source.last_full_read_at = now
     else:
-        for start in range(0, len(seen), BATCH):
-            objects.filter(anchor__in=seen[start:start + BATCH]).update(last_seen_at=now)
+        objects.filter(anchor__among=seen).update(last_seen_at=now)
 
 
 def _not_read(objects: QuerySet, rows: Mapping[str, list], unchanged: Collection[str]) -> list[str]:

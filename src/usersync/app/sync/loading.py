@@ -6,7 +6,7 @@ One query per table, never one per record.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import replace
 from functools import reduce
 
@@ -36,7 +36,6 @@ from usersync.core.records import (
 )
 from usersync.core.safeguards import Thresholds
 
-from . import bulk
 
 #: Contact fields as the core names them → model columns.
 MODEL_FIELDS = {name: ("pin_hash" if name == "pin" else name) for name in CONTACT_FIELDS}
@@ -78,10 +77,7 @@ def _unkept_anchors(source: Source, snapshot: Snapshot) -> set[str]:
                                                 anchor__isnull=False).exclude(anchor="")
     unkept = [contact_id for contact_id in managed.values_list("id", flat=True).iterator(10_000)
               if contact_id not in kept]
-    anchors = set()
-    for part in _parts(unkept, bulk.max_params() - 3):  # the source, status and empty anchor
-        anchors.update(managed.filter(id__in=part).values_list("anchor", flat=True))
-    return anchors
+    return set(managed.filter(id__among=unkept).values_list("anchor", flat=True))
 
 
 def settled(source: Source) -> dict[str, tuple[str, int]]:
@@ -99,52 +95,36 @@ def settled(source: Source) -> dict[str, tuple[str, int]]:
 
 def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact]:
     """The contacts a narrowed plan looks at: the ids of those each need names (the source's
-    anchors, manual mappings, each key: ``_lookups``), then their columns, each list of values
-    cut to what the backend takes in one statement. Email aliases are found through their own
-    rows (``ContactAlias``)."""
+    anchors, manual mappings, each key), then their columns. Email aliases are found through
+    their own rows (``ContactAlias``). SQLite answers each look-up from its index; PostgreSQL
+    scans the table for a few thousand values anyway (its statistics say so), so there they are
+    ORed into one scan."""
     org = source.organization_id
     lookups = [  # the source's anchors without the organization: else SQLite uses its index
-        (needs.anchors, lambda part: Q(source_id=source.pk, anchor__in=part)),
-        (needs.contact_ids, lambda part: Q(organization_id=org, id__in=part)),
-        *((values, lambda part, key=key: Q(organization_id=org, **{f"{key}__in": part}))
+        Q(source_id=source.pk, anchor__among=needs.anchors),
+        Q(organization_id=org, id__among=needs.contact_ids),
+        *(Q(organization_id=org, **{f"{key}__among": values})
           for key, values in needs.keys.items()),
-        (needs.keys["email"], lambda part: Q(_has_alias(org, part), organization_id=org)),
+        Q(_has_alias(org, needs.keys["email"]), organization_id=org),
     ]
+    if connection.vendor == "postgresql":
+        lookups = [reduce(operator.or_, lookups)]
     ids = set()  # found by ids first: one contact often matches several look-ups
-    for condition in _lookups(lookups):
+    for condition in lookups:
         ids.update(Contact.objects.order_by().filter(condition).values_list("id", flat=True))
-    size = bulk.max_params() - 1  # the organization's id
-    rows = {}  # in the order of every contact's load (planning breaks ties by it)
-    for part in _parts(ids, size):
-        found = Contact.objects.filter(organization_id=org, id__in=part)
-        rows.update((row[0], row) for row in found.values_list(*_COLUMNS))
-    with_rules = set()
-    for part in _parts(rows, size):
-        with_rules.update(MessageRule.objects.filter(contact_id__in=part)
-                          .values_list("contact_id", flat=True).distinct())
-    return [_existing(row, with_rules) for row in rows.values()]
+    # in the order of every contact's load (planning breaks ties by it)
+    rows = Contact.objects.filter(organization_id=org, id__among=ids).values_list(*_COLUMNS)
+    existing = list(rows)
+    with_rules = set(MessageRule.objects.filter(contact_id__among=[row[0] for row in existing])
+                     .values_list("contact_id", flat=True).distinct())
+    return [_existing(row, with_rules) for row in existing]
 
 
-def _lookups(lookups: list[tuple[Collection, Callable[[list], Q]]]) -> list[Q]:
-    """The conditions to run, each list of values cut to what a statement takes. SQLite answers
-    each condition from its index; PostgreSQL scans the table for a few thousand values anyway
-    (its statistics say so), so its conditions are ORed into one scan."""
-    if connection.vendor != "postgresql":
-        size = bulk.max_params() - 2  # the organization's id, and the alias query's
-        return [condition(part) for values, condition in lookups
-                for part in _parts(values, size)]
-    size = max(1, bulk.max_params() // len(lookups) - 2)
-    cuts = [(_parts(values, size), condition) for values, condition in lookups]
-    return [reduce(operator.or_, [condition(cut[index]) for cut, condition in cuts
-                                  if index < len(cut)])
-            for index in range(max(len(cut) for cut, _condition in cuts))]
-
-
-def _has_alias(organization_id: int, addresses: list[str]) -> Q:
+def _has_alias(organization_id: int, addresses: Collection[str]) -> Q:
     """Contacts of the organization with one of ``addresses`` among their email aliases, found
     through the aliases' index (``ContactAlias``)."""
     return Q(id__in=ContactAlias.objects.filter(organization_id=organization_id,
-                                                address__in=addresses).values("contact_id"))
+                                                address__among=addresses).values("contact_id"))
 
 
 def _totals(source: Source) -> Totals:
@@ -154,11 +134,6 @@ def _totals(source: Source) -> Totals:
                                      status=ContactStatus.ACTIVE).aggregate(
         managed=Count("id", filter=managed), everyone=Count("id"))
     return Totals(managed_active=counted["managed"], organization_active=counted["everyone"])
-
-
-def _parts(values, size: int) -> list[list]:
-    values = sorted(values)
-    return [values[start:start + size] for start in range(0, len(values), size)]
 
 
 def _existing(row: tuple, with_rules: set[int]) -> ExistingContact:
