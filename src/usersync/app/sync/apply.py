@@ -174,7 +174,8 @@ def _archive(source: Source, operations: list[Operation], now: datetime) -> list
         by_reason[op.reason].append(op.contact_id)
     archived = []
     for reason, ids in by_reason.items():
-        still = Contact.objects.filter(id__among=ids, source=source, status=ContactStatus.ACTIVE)
+        still = Contact.objects.order_by().filter(id__among=ids, source=source,
+                                                  status=ContactStatus.ACTIVE)
         batch = list(still.values_list("id", flat=True))
         Contact.objects.filter(id__among=batch).update(
             status=ContactStatus.ARCHIVED, archived_at=now, archived_reason=reason[:300],
