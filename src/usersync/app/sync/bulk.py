@@ -192,7 +192,10 @@ def _prepared(field: models.Field, value: Any) -> Any:
 def _adapter(field: models.Field):
     """How a per-row value of ``field`` becomes a parameter (``None``: as it is)."""
     if isinstance(field, models.JSONField):
-        return lambda value: connection.ops.adapt_json_value(value, field.encoder)
+        # bound once: ``connection`` is a proxy, whose every look-up of ``ops`` took 1.4 µs
+        # (0.28 s of a first sync of 100,000 people: their aliases, their directory objects)
+        adapt_json, encoder = connection.ops.adapt_json_value, field.encoder
+        return lambda value: adapt_json(value, encoder)
     if isinstance(field, models.DateTimeField):
         prepared: dict[Any, Any] = {}  # a run writes few distinct times (its start, now)
 
