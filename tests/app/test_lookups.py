@@ -37,6 +37,10 @@ def test_among_finds_what_in_finds_for_text_integers_and_foreign_keys(contacts):
         among = Contact.objects.filter(**{f"{lookup}__among": values})
         assert set(among) == set(Contact.objects.filter(**{f"{lookup}__in": values}))
         assert among.exists()
+    with_none = [None, anchors[0]]
+    assert set(Contact.objects.exclude(anchor__among=with_none)) == set(
+        Contact.objects.exclude(anchor__in=with_none))
+    assert Contact.objects.exclude(anchor__among=with_none).count() == len(contacts) - 1
     rules = MessageRule.objects.filter(contact_id__among=ids).values_list("contact_id", flat=True)
     assert sorted(rules) == [i for i in contacts[10:20] if i in contacts[::3]]
 

@@ -24,7 +24,9 @@ class Among(Lookup):
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
-        values = [field.get_db_prep_value(value, connection) for value in self.rhs]
+        # as ``__in``: None is no one's value (and a NULL among them would make ``NOT`` unknown)
+        values = [field.get_db_prep_value(value, connection) for value in self.rhs
+                  if value is not None]
         if not values:
             raise EmptyResultSet  # as ``__in=[]``: matches nothing, and is never sent
         if connection.vendor == "postgresql":
