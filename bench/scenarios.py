@@ -3,10 +3,12 @@
 The order: generate and load the directory; time ldapsearch (the median of three); for each
 store, set up the organization and the source through the ``usersync`` command, then the initial
 full sync and an unchanged full resync; make the day of changes in the directory; for each store,
-set its state aside, run the incremental resync (whatever the source does on its own after a full
-sync; three times, each from that state, the median kept), put the state back, and run the full
-resync (the incremental state forgotten). Every run's counts are checked against what the bench
-changed, so a fast wrong sync cannot pass for a fast one.
+the incremental resync (whatever the source does on its own after a full sync) and the full
+resync (the incremental state forgotten). Every scenario is timed ``TRIES`` times and its median
+kept, each try from the same state (the empty store, the synced one, the day of changes: set
+aside and put back), as the baseline is: one run varies by up to a third on a busy machine.
+Every run's counts are checked against what the bench changed, so a fast wrong sync cannot pass
+for a fast one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ldap
@@ -33,8 +35,8 @@ from .stores import STORES, Store
 
 ORG, SOURCE = "bench", "directory"
 SCENARIOS = ("initial", "unchanged", "full_after_changes", "incremental")
-#: The incremental run is timed this many times from the same state, and its median kept.
-INCREMENTAL_TRIES = 3
+#: Each scenario is timed this many times from the same state, and its median kept.
+TRIES = 3
 Say = Callable[[str], None]
 
 
@@ -158,32 +160,18 @@ def run_bench(users: int, dbs: list[str], keep: bool, say: Say) -> Outcome:
                 stores.append(store)
                 store.start()
                 set_up(store, server, password_file, users)
-                for scenario in ("initial", "unchanged"):
-                    result = sync(store, scenario, full=True)[0]
-                    check(result, {"created": users} if scenario == "initial" else {})
-                    results.append(result)
-                    say(f"{db} {scenario}: {result.seconds:.2f} s")
+                store.snapshot("empty")
+                results.append(median(store, "initial", {"created": users}, "empty", say))
+                results.append(median(store, "unchanged", {}, None, say))
             say(f"changing the directory: {len(changes.modified)} modified, "
                 f"{len(changes.added)} added, {len(changes.removed)} removed")
             apply_changes(server, changes)
             expected = {"updated": len(changes.modified), "created": len(changes.added),
                         "archived": len(changes.removed)}
             for store in stores:
-                store.snapshot()
-                tries = []
-                for _ in range(INCREMENTAL_TRIES):  # a second or so: noisy, as the baseline
-                    tries.append(incremental(store, expected))
-                    store.restore()
-                failed = [r for r in tries if r.note]
-                by_time = sorted(tries, key=lambda r: r.seconds)
-                last = failed[0] if failed else by_time[len(tries) // 2]
-                results.append(last)
-                say(f"{store.db} incremental: {last.note or f'{last.seconds:.2f} s'} (median "
-                    f"of {', '.join(f'{r.seconds:.2f}' for r in tries if r.seconds)})")
-                result = sync(store, "full_after_changes", full=True)[0]
-                check(result, expected)
-                results.append(result)
-                say(f"{store.db} full_after_changes: {result.seconds:.2f} s")
+                store.snapshot("synced")
+                results.append(median(store, "incremental", expected, "synced", say))
+                results.append(median(store, "full_after_changes", expected, "synced", say))
         finally:
             for store in stores:
                 store.stop()
@@ -194,6 +182,36 @@ def run_bench(users: int, dbs: list[str], keep: bool, say: Say) -> Outcome:
     order = {name: i for i, name in enumerate(SCENARIOS)}
     results.sort(key=lambda r: (dbs.index(r.db), order[r.scenario]))
     return Outcome(users, baseline, load_s, results)
+
+
+def median(store: Store, scenario: str, expected: dict[str, int], start: str | None,
+           say: Say) -> Result:
+    """``scenario`` timed ``TRIES`` times, each from the state saved as ``start`` (none: as the
+    store is, which the scenario does not change); the try of median time, with the highest
+    peak RSS of them all. A try that did the wrong work, or (incremental) read in full, is the
+    result."""
+    tries = []
+    for _ in range(TRIES):
+        if start is not None:
+            store.restore(start)
+        tries.append(incremental(store, expected) if scenario == "incremental"
+                     else measured(store, scenario, expected))
+    failed = [r for r in tries if r.note]
+    if failed:
+        say(f"{store.db} {scenario}: {failed[0].note}")
+        return failed[0]
+    kept = replace(sorted(tries, key=lambda r: r.seconds)[len(tries) // 2],
+                   peak_rss_mb=max(r.peak_rss_mb for r in tries))
+    say(f"{store.db} {scenario}: {kept.seconds:.2f} s (median of "
+        f"{', '.join(f'{r.seconds:.2f}' for r in tries)})")
+    return kept
+
+
+def measured(store: Store, scenario: str, expected: dict[str, int]) -> Result:
+    """A full read (the incremental state forgotten) that must do ``expected``."""
+    result = sync(store, scenario, full=True)[0]
+    check(result, expected)
+    return result
 
 
 def incremental(store: Store, expected: dict[str, int]) -> Result:

@@ -1,8 +1,9 @@
 """The contact stores a bench run syncs into: an embedded SQLite database in its own
 ``USERSYNC_HOME``, or a throwaway PostgreSQL cluster (durable: fsync on, as in production).
 
-Each store can be set aside (``snapshot``) and put back (``restore``), so that the full and the
-incremental resync after the day of changes both start from the same state.
+Each store can be set aside under a name (``snapshot``) and put back (``restore``), so that every
+try of a scenario starts from the same state: the empty store of the first sync, the synced store
+of the day of changes.
 """
 
 from __future__ import annotations
@@ -40,26 +41,25 @@ class Store:
     def stop(self) -> None:
         pass
 
-    def snapshot(self) -> None:
+    def snapshot(self, name: str) -> None:
         raise NotImplementedError
 
-    def restore(self) -> None:
+    def restore(self, name: str) -> None:
         raise NotImplementedError
 
 
 class SqliteStore(Store):
     db = "sqlite"
 
-    def snapshot(self) -> None:
-        shutil.copytree(self.home, self._saved, dirs_exist_ok=False)
+    def snapshot(self, name: str) -> None:
+        shutil.copytree(self.home, self._saved(name), dirs_exist_ok=False)
 
-    def restore(self) -> None:
+    def restore(self, name: str) -> None:
         shutil.rmtree(self.home)
-        shutil.copytree(self._saved, self.home)
+        shutil.copytree(self._saved(name), self.home)
 
-    @property
-    def _saved(self) -> Path:
-        return self.home.with_name(self.home.name + "-saved")
+    def _saved(self, name: str) -> Path:
+        return self.home.with_name(f"{self.home.name}-{name}")
 
 
 class PostgresStore(Store):
@@ -86,11 +86,11 @@ class PostgresStore(Store):
             for statement in statements:
                 connection.execute(statement)
 
-    def snapshot(self) -> None:
-        self._admin("CREATE DATABASE saved TEMPLATE usersync")
+    def snapshot(self, name: str) -> None:
+        self._admin(f"CREATE DATABASE saved_{name} TEMPLATE usersync")
 
-    def restore(self) -> None:
-        self._admin("DROP DATABASE usersync", "CREATE DATABASE usersync TEMPLATE saved")
+    def restore(self, name: str) -> None:
+        self._admin("DROP DATABASE usersync", f"CREATE DATABASE usersync TEMPLATE saved_{name}")
 
 
 STORES = {"sqlite": SqliteStore, "postgresql": PostgresStore}
