@@ -22,8 +22,6 @@ from typing import Any
 
 from django.db import connection, models, transaction
 
-#: PostgreSQL's limit of parameters in one statement (a 16-bit count in its protocol).
-POSTGRES_MAX_PARAMS = 65_535
 #: Rows in one SQLite ``INSERT``. Its parameter limit (250,000 as Debian builds it) would allow
 #: 12,500 contacts or 125,000 message rules a statement, which SQLite compiles into a program of
 #: 50-90 MB; 500 rows a statement took 3-5 MB and was as fast or faster (measured 100,000 rows of
@@ -75,7 +73,9 @@ def _insert_sqlite(model: type[models.Model], columns: list[str], rows: Sequence
     tail = on_conflict
     if returning_ids:
         tail += f" RETURNING {quote(model._meta.pk.column)}"
-    step = max(1, min(SQLITE_ROWS, max_params() // len(columns)))
+    connection.ensure_connection()
+    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    step = max(1, min(SQLITE_ROWS, limit // len(columns)))
     ids: list[int] = []
     # Django's errors, as through its cursor
     with connection.cursor() as cursor, connection.wrap_database_errors:
@@ -213,11 +213,3 @@ def _adapter(field: models.Field):
 def _adapted(row: Sequence[Any], adapters) -> list[Any]:
     return [value if adapt is None or value is None else adapt(value)
             for value, adapt in zip(row, adapters)]
-
-
-def max_params() -> int:
-    """How many parameters one statement may hold on this backend."""
-    if connection.vendor == "sqlite":
-        connection.ensure_connection()
-        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    return POSTGRES_MAX_PARAMS
