@@ -642,6 +642,38 @@ def test_a_referral_for_the_search_base_fails_the_read(own_slapd):
         admin.unbind_s()
 
 
+def test_a_group_member_on_another_server_stops_the_read_instead_of_leaving_its_people_out(
+        own_slapd):
+    """A member the server refers elsewhere may be a group: who is in it cannot be known, and
+    leaving its people out of the read would archive them. The read stops, saying which."""
+    abroad = slapd.ou_dn(("Abroad",))
+    remote_team = f"cn=Remote Team,{abroad}"
+    mixed = slapd.group_dn("Mixed")
+    someone = slapd.person_dn(data.group_members("Sales")[0])
+    admin = own_slapd.admin()
+    admin.add_s(abroad, [("objectClass", [b"referral", b"extensibleObject"]),
+                         ("ou", [b"Abroad"]),
+                         ("ref", [f"ldap://abroad.usersync.test/{abroad}".encode()])])
+    admin.add_s(mixed, [("objectClass", [b"groupOfNames"]), ("cn", [b"Mixed"]),
+                        ("member", [someone.encode(), remote_team.encode()])])
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            LdapConnector(ol(own_slapd, Scope(own_slapd.people_dn), groups=(mixed,))).read()
+        assert caught.value.code == "member_referral"
+        assert remote_team in str(caught.value) and "abroad.usersync.test" in str(caught.value)
+        assert "global catalog" in caught.value.hint
+        # a member that is not there at all is only a dangling one: the read goes on
+        admin.modify_s(mixed, [(ldap.MOD_DELETE, "member", [remote_team.encode()]),
+                               (ldap.MOD_ADD, "member", [f"cn=Gone,{slapd.GROUPS_DN}".encode()])])
+        reading = LdapConnector(ol(own_slapd, Scope(own_slapd.people_dn), groups=(mixed,))).read()
+        assert set(by_dn(reading.snapshot.records)) == {normalize_dn(someone)}
+    finally:
+        admin.delete_s(mixed)
+        admin.delete_ext_s(abroad, serverctrls=[ldap.controls.LDAPControl(
+            ldap.CONTROL_MANAGEDSAIT, True, None)])
+        admin.unbind_s()
+
+
 def test_openldap_stopped_mid_read_then_a_normal_read_works(own_slapd):
     bulk = Scope(slapd.ou_dn(("Bulk",)), "bulk")
 

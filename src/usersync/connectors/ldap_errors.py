@@ -116,6 +116,18 @@ def bind_error(error: ldap.LDAPError, server: str, bind_dn: str) -> SourceError:
                               server=server)
 
 
+def referred_entry(error: ldap.LDAPError, server: str, dn: str) -> SourceError:
+    """An entry the read must see (a group of the scope, or a member of one) is on another
+    server: who belongs to the groups cannot be known, so the read cannot be complete."""
+    return ConfigurationError(
+        f"{server} does not hold {dn!r}, a group of the scope or a member of one, and referred "
+        f"its read elsewhere{_said(error)}: who belongs to the groups cannot be known, so the "
+        "run changed nothing",
+        hint="sync from a server that holds every group and member (on Active Directory, a "
+        "global catalog), or take that member out of the group (referrals are not followed)",
+        code="member_referral", server=server)
+
+
 def search_error(error: ldap.LDAPError, server: str, base: str, read: int) -> SourceError:
     """A search (or one page of it) that did not end in success: the read is not complete."""
     so_far = f"after {read} {'entry' if read == 1 else 'entries'}" if read else "before any entry"

@@ -19,7 +19,7 @@ import ldap
 from ldap.controls import LDAPControl, SimplePagedResultsControl
 
 from .errors import IncompleteRead
-from .ldap_errors import search_error
+from .ldap_errors import referred_entry, search_error
 
 #: Raw attributes of an entry as python-ldap returns them.
 Attributes = dict[str, list[bytes]]
@@ -149,8 +149,10 @@ class Session:
             msgid = self.connection.search_ext(dn, ldap.SCOPE_BASE, filterstr, list(attributes),
                                                timeout=self.timeout)
             _type, data, _msgid, _controls = self.connection.result3(msgid, timeout=self.timeout)
-        except (ldap.NO_SUCH_OBJECT, ldap.REFERRAL):
-            return None  # not here (a dangling member, or an entry of another directory)
+        except ldap.NO_SUCH_OBJECT:
+            return None  # a dangling member
+        except ldap.REFERRAL as error:  # maybe a group, on another server: it cannot be told
+            raise referred_entry(error, self.server, dn) from None
         except ldap.LDAPError as error:
             raise search_error(error, self.server, dn, 0) from None
         for entry_dn, values in data:
