@@ -123,8 +123,8 @@ def referred_entry(error: ldap.LDAPError, server: str, dn: str) -> SourceError:
         f"{server} does not hold {dn!r}, a group of the scope or a member of one, and referred "
         f"its read elsewhere{_said(error)}: who belongs to the groups cannot be known, so the "
         "run changed nothing",
-        hint="sync from a server that holds every group and member (on Active Directory, a "
-        "global catalog), or take that member out of the group (referrals are not followed)",
+        hint="sync from a server that holds every group and member, or take that member out "
+        "of the group (referrals are not followed)",
         code="member_referral", server=server)
 
 
