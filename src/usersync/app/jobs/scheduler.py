@@ -51,11 +51,11 @@ def _tick(source: Source, now: datetime) -> SyncRun | None:
     seen = source.next_run_at
     with transaction.atomic():
         if seen is None:
-            _move(source, None, schedules.next_run_at(source, now))
+            schedules.move(source, None, schedules.next_run_at(source, now))
             return None
         # The run queued now is the last sync that "24 hours after the last" counts from (its
         # worker moves the schedule again when it actually starts).
-        if not _move(source, seen, schedules.next_run_at(source, now, last_run_at=now)):
+        if not schedules.move(source, seen, schedules.next_run_at(source, now, last_run_at=now)):
             return None  # another scheduler queued it
         try:
             run = queue.enqueue(source, Trigger.SCHEDULE, now)
@@ -64,13 +64,3 @@ def _tick(source: Source, now: datetime) -> SyncRun | None:
             return None
     log.info("schedule of %s: queued run %s", source, run.pk)
     return run
-
-
-def _move(source: Source, seen: datetime | None, upcoming: datetime | None) -> bool:
-    """Compare-and-set the source's next run: True when this call moved it from ``seen``."""
-    match = Source.objects.filter(pk=source.pk)
-    if seen is None:
-        match = match.filter(next_run_at__isnull=True)
-    else:
-        match = match.filter(next_run_at=seen)
-    return match.update(next_run_at=upcoming) == 1

@@ -44,8 +44,18 @@ def time_zone_changed(organization_id: int, now: datetime) -> None:
                                      schedule=ScheduleKind.EVERY_HOURS, next_run_at__gt=now)
                .select_related("organization"))
     for source in sources:
-        Source.objects.filter(pk=source.pk, next_run_at=source.next_run_at).update(
-            next_run_at=next_run_at(source, now))
+        move(source, source.next_run_at, next_run_at(source, now))
+
+
+def move(source: Source, seen: datetime | None, upcoming: datetime | None) -> bool:
+    """Compare-and-set the source's next run: True when this call moved it from ``seen`` (a
+    scheduler that read it at the same moment, or an edit, finds it moved and changes nothing)."""
+    match = Source.objects.filter(pk=source.pk)
+    if seen is None:
+        match = match.filter(next_run_at__isnull=True)
+    else:
+        match = match.filter(next_run_at=seen)
+    return match.update(next_run_at=upcoming) == 1
 
 
 def run_started(source_id: int, at: datetime) -> None:
