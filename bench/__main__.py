@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--db: unknown {', '.join(unknown) or 'nothing'} (known: sqlite,postgresql)")
     if args.users < 200:
         parser.error("--users: at least 200 (the day of changes is 1 % + 0.5 % + 0.5 %)")
-    console = Console(width=max(120, Console().width))
+    console = Console(width=max(140, Console().width))
     try:
         outcome = run_bench(args.users, dbs, args.keep,
                             lambda message: console.print(f"[dim]{message}[/dim]"))

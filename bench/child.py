@@ -3,11 +3,12 @@
 It does what a worker does with a claimed run — ``runs.sync`` with the reader of a scheduled run
 (``readers.configured_reader``) — and prints, as one JSON line, how long the sync took inside the
 process (Django already set up: a worker pays that once, not per run), the process's start-up
-time, the run's status and counts, and the kind of snapshot the reader returned (``full`` or
-``delta``), and the process's peak RSS: ``VmHWM`` of ``/proc/self/status``, the high-water mark
-of this program's own memory. (``ru_maxrss``, from ``wait4`` or ``getrusage``, would not do:
-Linux carries the forking parent's peak over ``exec`` into it, and the bench holds the whole
-generated directory.)
+time, the run's status and counts, the kind of snapshot the reader returned (``full`` or
+``delta``), how long the process then waited for the SQLite checkpoint the run left to a thread
+(``checkpoint_s``: ``usersync.app.sync.checkpoints``; none on PostgreSQL), and the process's
+peak RSS: ``VmHWM`` of ``/proc/self/status``, the high-water mark of this program's own memory.
+(``ru_maxrss``, from ``wait4`` or ``getrusage``, would not do: Linux carries the forking parent's
+peak over ``exec`` into it, and the bench holds the whole generated directory.)
 
 ``--full`` forgets the source's incremental state first (``Source.sync_state``: empty means the
 next read is full), so the sync reads everything whatever the source would do on its own.
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 
 STARTED = time.perf_counter()
@@ -47,11 +49,13 @@ def main() -> int:
     began, cpu = time.perf_counter(), time.process_time()
     outcome = runs.sync(source, readers.configured_reader(source), trigger=Trigger.SCHEDULE)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    checkpoint_s = waited_for_checkpoints()
     plan = outcome.plan
     print(json.dumps({
         "peak_rss_mb": peak_rss_mb(),
         "seconds": seconds,
         "cpu_s": cpu,
+        "checkpoint_s": checkpoint_s,
         "startup_s": startup,
         "status": outcome.status,
         "kind": plan.kind.value if plan is not None else None,
@@ -61,6 +65,16 @@ def main() -> int:
         "error": outcome.error.message if outcome.error is not None else None,
     }))
     return 0 if outcome.status == "succeeded" else 1
+
+
+def waited_for_checkpoints() -> float:
+    """Seconds until the checkpoint threads the run started are done: the process would
+    wait for them at its end anyway."""
+    began = time.perf_counter()
+    for thread in threading.enumerate():
+        if thread.name == "sqlite-checkpoint":
+            thread.join()
+    return time.perf_counter() - began
 
 
 def peak_rss_mb() -> float | None:

@@ -48,6 +48,8 @@ class Result:
     peak_rss_mb: float | None = None
     process_s: float | None = None
     cpu_s: float | None = None
+    #: After ``seconds``: the SQLite checkpoint the run left to a thread (``sync.checkpoints``).
+    checkpoint_s: float | None = None
     counts: dict = field(default_factory=dict)
     note: str = ""
 
@@ -107,7 +109,7 @@ def sync(store: Store, scenario: str, full: bool) -> tuple[Result, dict]:
                             f"({report['error'] or report['blocked']})")
     result = Result(store.db, scenario, report["seconds"],
                     report["peak_rss_mb"] or measured.peak_rss_mb,
-                    measured.seconds, report["cpu_s"],
+                    measured.seconds, report["cpu_s"], report.get("checkpoint_s"),
                     {k: v for k, v in report["counts"].items() if v})
     return result, report
 

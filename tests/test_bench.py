@@ -28,6 +28,8 @@ def test_bench_runs_every_scenario_and_writes_the_json(tmp_path):
         ("sqlite", "initial"), ("sqlite", "unchanged"), ("sqlite", "full_after_changes"),
         ("sqlite", "incremental")]
     for result in data["results"]:
-        assert set(result) == {"db", "scenario", "seconds", "ratio", "peak_rss_mb"}
+        assert set(result) == {"db", "scenario", "seconds", "ratio", "peak_rss_mb",
+                               "checkpoint_s"}
         assert result["seconds"] > 0 and result["ratio"] > 0 and result["peak_rss_mb"] > 0, result
+        assert result["checkpoint_s"] >= 0, result  # SQLite's, after the run (on a thread)
     assert "ldapsearch (baseline)" in done.stdout

@@ -36,6 +36,7 @@ from usersync.core.plan import Op, Plan
 
 from . import apply as applying
 from . import building, history, loading
+from .checkpoints import checkpoint_after
 from .memory import without_gc_pauses
 
 log = logging.getLogger("usersync.runs")
@@ -97,7 +98,8 @@ def perform(
     """Read, plan and apply or block for ``run``, which this process holds (running, leased).
     ``retry`` decides, when the read fails, whether another attempt is queued."""
     try:
-        with without_gc_pauses():  # a read holds every record of the directory at once
+        # a read holds every record of the directory at once; SQLite's checkpoint follows the run
+        with without_gc_pauses(), checkpoint_after():
             return _sync(run.source, read, run, progress, retry)
     except leases.LeaseLost as error:
         raise RunRefused(str(error)) from None
@@ -163,6 +165,11 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
 
 def approve(run: SyncRun, by: str) -> SyncRun:
     """Apply exactly the plan of a blocked run, if nothing newer has been applied since."""
+    with checkpoint_after():
+        return _approve(run, by)
+
+
+def _approve(run: SyncRun, by: str) -> SyncRun:
     with transaction.atomic():
         run = SyncRun.objects.select_for_update().select_related("source").get(pk=run.pk)
         _must_be_blocked(run)
