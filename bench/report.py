@@ -82,8 +82,9 @@ def show(outcome: Outcome, console: Console) -> None:
     console.print("seconds: the sync, timed inside a process that has Django set up (as in a "
                   "worker), until the run is committed; cpu s: the CPU time it used; "
                   "checkpoint s: then, SQLite's checkpoint of the run's pages, on a thread; "
-                  "process s: the whole child process, start-up included; ratio: seconds / ldapsearch; entries/s: directory size / "
-                  "seconds; counts: +created ~updated -archived.")
+                  "process s: the whole child process, start-up included; ratio: seconds / "
+                  "ldapsearch; entries/s: directory size / seconds; counts: +created ~updated "
+                  "-archived.")
     if outcome.users == 100_000:
         for line in goals(outcome):
             console.print(line)
