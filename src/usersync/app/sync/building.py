@@ -44,7 +44,9 @@ CHUNK = 500
 
 def build_records(records: Sequence[SourceRecord], policy: planning.Policy) -> planning.Built:
     """``planning.build_records`` of a run's ``records``, which it then releases."""
-    numbers = desired.phones_to_validate(reversed(records), policy.mapping, policy.placement)
+    numbers = []  # a record has one number at most: fewer records, too few numbers
+    if len(records) >= AHEAD_FROM:
+        numbers = desired.phones_to_validate(reversed(records), policy.mapping, policy.placement)
     built: list = []
     with PhoneHelper(numbers if len(numbers) >= AHEAD_FROM else []) as helper:
         for start in range(0, len(records), STEP):
