@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
 from usersync.app.sync.checkpoints import AUTOCHECKPOINT_PAGES, checkpoint_after
@@ -87,3 +87,20 @@ def test_nothing_to_do_without_a_write_ahead_log():
     assert checkpoints_running() == []
     if connection.vendor == "sqlite":
         assert autocheckpoint(connection) == AUTOCHECKPOINT_PAGES
+
+
+
+def test_the_run_s_own_error_is_the_one_raised(wal_database):
+    """A run that fails inside a transaction it broke, where Django refuses any query: automatic
+    checkpoints are on again all the same, and the caller sees the run's error."""
+    database, path = wal_database
+    connections["checkpoints"] = database
+    try:
+        with pytest.raises(RuntimeError, match="the run's error"):
+            with transaction.atomic(using="checkpoints"), checkpoint_after(database):
+                write(database)
+                database.needs_rollback = True  # as an inner block's failure leaves it
+                raise RuntimeError("the run's error")
+    finally:
+        del connections["checkpoints"]
+    assert autocheckpoint(database) == AUTOCHECKPOINT_PAGES  # on again, once out of it

@@ -26,6 +26,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
+from django.db import DatabaseError
 from django.db import connection as default_connection
 
 log = logging.getLogger("usersync.sync")
@@ -47,7 +48,10 @@ def checkpoint_after(connection=default_connection) -> Iterator[None]:
     try:
         yield
     finally:
-        _autocheckpoint(connection, AUTOCHECKPOINT_PAGES)
+        try:
+            _autocheckpoint(connection, AUTOCHECKPOINT_PAGES)
+        except (sqlite3.Error, DatabaseError) as error:  # the run's own error goes on, if any
+            log.warning("could not turn SQLite's automatic checkpoints back on: %s", error)
         threading.Thread(target=checkpoint, args=(database,), name="sqlite-checkpoint").start()
 
 
@@ -76,5 +80,7 @@ def _wal_database(connection) -> str | None:
 
 
 def _autocheckpoint(connection, pages: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+    """Set on SQLite's own connection: Django refuses queries inside a transaction a failed
+    block has broken, and this setting is no part of any transaction."""
+    connection.ensure_connection()
+    connection.connection.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
