@@ -70,9 +70,11 @@ def main() -> int:
 def waited_for_checkpoints() -> float:
     """Seconds until the checkpoint threads the run started are done: the process would
     wait for them at its end anyway."""
+    from usersync.app.sync.checkpoints import THREAD_NAME
+
     began = time.perf_counter()
     for thread in threading.enumerate():
-        if thread.name == "sqlite-checkpoint":
+        if thread.name == THREAD_NAME:
             thread.join()
     return time.perf_counter() - began
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
-from usersync.app.sync.checkpoints import AUTOCHECKPOINT_PAGES, checkpoint_after
+from usersync.app.sync.checkpoints import AUTOCHECKPOINT_PAGES, THREAD_NAME, checkpoint_after
 
 #: One statement writing ~2,000 pages to the log: past SQLite's 1,000, it checkpoints in commit.
 WRITE_8_MB = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
@@ -33,7 +33,7 @@ def wal_database(tmp_path):
 
 
 def checkpoints_running() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
 
 def write(database) -> None:

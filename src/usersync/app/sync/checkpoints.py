@@ -32,6 +32,8 @@ from django.db import connection as default_connection
 log = logging.getLogger("usersync.sync")
 #: SQLite's own ``wal_autocheckpoint``, set again after a run.
 AUTOCHECKPOINT_PAGES = 1000
+#: The name of the checkpoint's thread (a process that waits for it finds it by this name).
+THREAD_NAME = "sqlite-checkpoint"
 #: One checkpoint at a time in a process: a second one would only wait for the first's locks.
 _one_at_a_time = threading.Lock()
 
@@ -52,7 +54,7 @@ def checkpoint_after(connection=default_connection) -> Iterator[None]:
             _autocheckpoint(connection, AUTOCHECKPOINT_PAGES)
         except (sqlite3.Error, DatabaseError) as error:  # the run's own error goes on, if any
             log.warning("could not turn SQLite's automatic checkpoints back on: %s", error)
-        threading.Thread(target=checkpoint, args=(database,), name="sqlite-checkpoint").start()
+        threading.Thread(target=checkpoint, args=(database,), name=THREAD_NAME).start()
 
 
 def checkpoint(database: str) -> None:
