@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 
 STARTED = time.perf_counter()
@@ -68,14 +67,11 @@ def main() -> int:
 
 
 def waited_for_checkpoints() -> float:
-    """Seconds until the checkpoint threads the run started are done: the process would
-    wait for them at its end anyway."""
-    from usersync.app.sync.checkpoints import THREAD_NAME
+    """Seconds until the checkpoints the run left to a thread are done."""
+    from usersync.app.sync import checkpoints
 
     began = time.perf_counter()
-    for thread in threading.enumerate():
-        if thread.name == THREAD_NAME:
-            thread.join()
+    checkpoints.wait()
     return time.perf_counter() - began
 
 

@@ -8,9 +8,8 @@ its own after a full sync) and the full resync (the incremental state forgotten)
 ldapsearch three times more. The baseline is the median of the six. Every scenario is timed
 ``TRIES`` times and its median kept, each try from the same state (the empty store, the synced
 one, the day of changes: set aside and put back): one run varies by up to a third on a busy
-machine.
-Every run's counts are checked against what the bench changed, so a fast wrong sync cannot pass
-for a fast one.
+machine. Every run's counts are checked against what the bench changed, so a fast wrong sync
+cannot pass for a fast one.
 """
 
 from __future__ import annotations
@@ -111,7 +110,7 @@ def sync(store: Store, scenario: str, full: bool) -> tuple[Result, dict]:
                             f"({report['error'] or report['blocked']})")
     result = Result(store.db, scenario, report["seconds"],
                     report["peak_rss_mb"] or measured.peak_rss_mb,
-                    measured.seconds, report["cpu_s"], report.get("checkpoint_s"),
+                    measured.seconds, report["cpu_s"], report["checkpoint_s"],
                     {k: v for k, v in report["counts"].items() if v})
     return result, report
 

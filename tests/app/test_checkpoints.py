@@ -9,6 +9,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
+from usersync.app.sync import checkpoints
 from usersync.app.sync.checkpoints import AUTOCHECKPOINT_PAGES, THREAD_NAME, checkpoint_after
 
 #: One statement writing ~2,000 pages to the log: past SQLite's 1,000, it checkpoints in commit.
@@ -60,8 +61,7 @@ def test_a_run_s_commits_leave_the_checkpoint_to_a_thread_after_the_run(wal_data
         write(database)
         assert path.stat().st_size < MB  # committed, in the log only
         assert checkpoints_running() == []
-    for thread in checkpoints_running():
-        thread.join(timeout=30)
+    checkpoints.wait(timeout=30)
     assert path.stat().st_size > 15 * MB
     with database.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM filler")
@@ -74,8 +74,7 @@ def test_a_run_that_fails_is_checkpointed_too(wal_database):
     with pytest.raises(RuntimeError), checkpoint_after(database):
         write(database)
         raise RuntimeError("the run failed after a commit")
-    for thread in checkpoints_running():
-        thread.join(timeout=30)
+    checkpoints.wait(timeout=30)
     assert path.stat().st_size > 7 * MB
     assert autocheckpoint(database) == AUTOCHECKPOINT_PAGES
 

@@ -176,11 +176,11 @@ def _archive(source: Source, operations: list[Operation], now: datetime) -> list
     for reason, ids in by_reason.items():
         still = Contact.objects.order_by().filter(id__among=ids, source=source,
                                                   status=ContactStatus.ACTIVE)
-        batch = list(still.values_list("id", flat=True))
-        Contact.objects.filter(id__among=batch).update(
+        found = list(still.values_list("id", flat=True))
+        Contact.objects.filter(id__among=found).update(
             status=ContactStatus.ARCHIVED, archived_at=now, archived_reason=reason[:300],
             updated_at=now)
-        archived.extend(batch)
+        archived.extend(found)
     return archived
 
 

@@ -32,7 +32,7 @@ from django.db import connection as default_connection
 log = logging.getLogger("usersync.sync")
 #: SQLite's own ``wal_autocheckpoint``, set again after a run.
 AUTOCHECKPOINT_PAGES = 1000
-#: The name of the checkpoint's thread (a process that waits for it finds it by this name).
+#: The name of the checkpoint's thread (``wait`` finds it by this name).
 THREAD_NAME = "sqlite-checkpoint"
 #: One checkpoint at a time in a process: a second one would only wait for the first's locks.
 _one_at_a_time = threading.Lock()
@@ -55,6 +55,14 @@ def checkpoint_after(connection=default_connection) -> Iterator[None]:
         except (sqlite3.Error, DatabaseError) as error:  # the run's own error goes on, if any
             log.warning("could not turn SQLite's automatic checkpoints back on: %s", error)
         threading.Thread(target=checkpoint, args=(database,), name=THREAD_NAME).start()
+
+
+def wait(timeout: float | None = None) -> None:
+    """Until the checkpoints this process started are done (a process that ends waits for them
+    anyway; the bench times the wait apart from the run)."""
+    for thread in threading.enumerate():
+        if thread.name == THREAD_NAME:
+            thread.join(timeout)
 
 
 def checkpoint(database: str) -> None:
