@@ -112,6 +112,33 @@ def test_the_narrow_load_finds_contacts_by_each_key_and_alias(acme):
     assert totals.organization_active == 7 and totals.managed_active == 1
 
 
+def test_the_narrow_load_never_finds_another_organizations_contacts(acme, globex):
+    """Every look-up is scoped: keys, aliases and anchors shared with another organization's
+    contacts, and a manual mapping to one of them, load none of them."""
+    source = readers.import_source(acme, SourceKind.CSV)
+    theirs = readers.import_source(globex, SourceKind.CSV)
+    elsewhere = [
+        Contact.objects.create(organization=globex, first_name="G", last_name="L", **values)
+        for values in ({"email": "ada@acme.example", "aliases": ["ada2@acme.example"]},
+                       {"sms_phone": "+16502530000", "identification": "E7"},
+                       {"source": theirs, "anchor": "n1", "email": "g@globex.example"})]
+    records = [SourceRecord({"first_name": ("Ada",), "last_name": ("L",),
+                             "email": ("ada@acme.example",), "sms_phone": ("650 253 0000",),
+                             "identification": ("E7",)}, anchor="n1",
+                            locations=("headquarters",)),
+               SourceRecord({"first_name": ("Bo",), "last_name": ("L",),
+                             "email": ("ada2@acme.example",)}, anchor="n2",
+                            locations=("headquarters",))]
+    snapshot = Snapshot.delta(records, removed=set())
+    policy = loading.policy(source, MAPPING)
+    state = SourceState(manual={"n2": elsewhere[0].pk})
+
+    existing, totals = loading.contacts_to_plan(source, snapshot,
+                                                build_records(snapshot.records, policy), state)
+
+    assert existing == [] and totals.organization_active == 0
+
+
 def test_a_full_snapshot_still_loads_every_contact(acme):
     source = readers.import_source(acme, SourceKind.CSV)
     Contact.objects.create(organization=acme, first_name="A", last_name="L", email="a@acme.example")

@@ -5,13 +5,12 @@ One query per table, never one per record.
 
 from __future__ import annotations
 
-import operator
+import json
 from collections.abc import Collection
 from dataclasses import replace
-from functools import reduce
 
 from django.db import connection
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Model, Q
 
 from usersync.app.directory.models import (
     Contact,
@@ -97,36 +96,49 @@ def settled(source: Source) -> dict[str, tuple[str, int]]:
 
 def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact]:
     """The contacts a narrowed plan looks at: the ids of those each need names (the source's
-    anchors, manual mappings, each key), then their columns. Email aliases are found through
-    their own rows (``ContactAlias``). SQLite answers each look-up from its index; PostgreSQL
-    scans the table for a few thousand values anyway (its statistics say so), so there they are
-    ORed into one scan."""
+    anchors, each key, email aliases through their own rows: ``ContactAlias``; manual mappings
+    name their ids), then their columns, in the order of every contact's load (planning breaks
+    ties by it). Each look-up costs what its values cost (``_probe``), not what the organization
+    holds."""
     org = source.organization_id
-    lookups = [  # the source's anchors without the organization: else SQLite uses its index
-        Q(source_id=source.pk, anchor__among=needs.anchors),
-        Q(organization_id=org, id__among=needs.contact_ids),
-        *(Q(organization_id=org, **{f"{key}__among": values})
-          for key, values in needs.keys.items()),
-        Q(_has_alias(org, needs.keys["email"]), organization_id=org),
-    ]
-    if connection.vendor == "postgresql":
-        lookups = [reduce(operator.or_, lookups)]
-    ids = set()  # found by ids first: one contact often matches several look-ups
-    for condition in lookups:
-        ids.update(Contact.objects.order_by().filter(condition).values_list("id", flat=True))
-    # in the order of every contact's load (planning breaks ties by it)
-    rows = Contact.objects.filter(organization_id=org, id__among=ids).values_list(*_COLUMNS)
-    existing = list(rows)
-    with_rules = set(MessageRule.objects.filter(contact_id__among=[row[0] for row in existing])
-                     .values_list("contact_id", flat=True).distinct())
-    return [_existing(row, with_rules) for row in existing]
+    ids = set(needs.contact_ids)  # found by ids first: one contact often matches several needs
+    ids.update(_probe(Contact, "id", "anchor", needs.anchors, source_id=source.pk))
+    for key, values in needs.keys.items():
+        ids.update(_probe(Contact, "id", key, values, organization_id=org))
+    ids.update(_probe(ContactAlias, "contact_id", "address", needs.keys["email"],
+                      organization_id=org))
+    rows = list(Contact.objects.filter(organization_id=org, id__among=ids).values_list(*_COLUMNS))
+    with_rules = set(_probe(MessageRule, "contact_id", "contact_id", [row[0] for row in rows]))
+    return [_existing(row, with_rules) for row in rows]
 
 
-def _has_alias(organization_id: int, addresses: Collection[str]) -> Q:
-    """Contacts of the organization with one of ``addresses`` among their email aliases, found
-    through the aliases' index (``ContactAlias``)."""
-    return Q(id__in=ContactAlias.objects.filter(organization_id=organization_id,
-                                                address__among=addresses).values("contact_id"))
+def _probe(model: type[Model], wanted: str, column: str, values: Collection[str | int],
+           **scope: int) -> list:
+    """``wanted`` of ``model``'s rows in ``scope`` whose ``column`` is one of ``values``: an
+    index look-up per value, so that a few changes cost a few look-ups at any size of the
+    table. SQLite looks each value up (``__among``). PostgreSQL, at its default costs, plans a
+    few thousand values as a scan of the whole table, so there each value is asked for on its
+    own: a LATERAL subquery that ``OFFSET 0`` keeps the planner from turning back into a join.
+    At 100,000 contacts an incremental run's look-ups took 51 ms as one ORed scan and 22 ms so;
+    one look-up of 2,000 anchors 23 ms as a scan, 5 ms so; of 50,000, 144 and 129 ms."""
+    values = [value for value in values if value is not None]
+    if not values:
+        return []
+    if connection.vendor != "postgresql":
+        found = model.objects.order_by().filter(**scope, **{f"{column}__among": values})
+        return list(found.values_list(wanted, flat=True))
+    quote = connection.ops.quote_name
+    meta = model._meta
+    wanted_column = quote(meta.get_field(wanted).column)
+    field = meta.get_field(column)
+    conditions = [f"{quote(meta.get_field(name).column)} = %s" for name in scope]
+    conditions.append(f"{quote(field.column)} = one.value::{field.cast_db_type(connection)}")
+    sql = (f"SELECT found.{wanted_column} FROM jsonb_array_elements_text(%s::jsonb) AS one(value) "
+           f"CROSS JOIN LATERAL (SELECT {wanted_column} FROM {quote(meta.db_table)} "
+           f"WHERE {' AND '.join(conditions)} OFFSET 0) AS found")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(values), *scope.values()])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _totals(source: Source) -> Totals:
