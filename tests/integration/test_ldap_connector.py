@@ -686,7 +686,11 @@ def test_openldap_stopped_mid_read_then_a_normal_read_works(own_slapd):
             LdapConnector(ol(own_slapd, bulk, page_size=100)).read(progress=stop_after_first_page)
     finally:
         own_slapd.start()
-    assert caught.value.code == "connection_lost"
+    # slapd stopping answers a page asked for meanwhile "unavailable" (server_busy), and drops
+    # the connection once stopped (connection_lost): which the read meets is a matter of timing;
+    # either way the read fails as a whole and says to try again
+    assert caught.value.code in {"connection_lost", "server_busy"}
+    assert "try again" in caught.value.hint
     reading = LdapConnector(ol(own_slapd, bulk, page_size=100)).read()
     assert len(reading.snapshot.records) == data.BULK_COUNT
 
