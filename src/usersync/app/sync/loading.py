@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import replace
 
 from django.db import connection
-from django.db.models import Count, F, Model, Q
+from django.db.models import CharField, Count, F, Model, Q, TextField
 
 from usersync.app.directory.models import (
     Contact,
@@ -101,7 +101,7 @@ def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact
     ties by it). Each look-up costs what its values cost (``_probe``), not what the organization
     holds."""
     org = source.organization_id
-    ids = set(needs.contact_ids)  # found by ids first: one contact often matches several needs
+    ids = set(needs.contact_ids)  # a set: one contact often matches several look-ups
     ids.update(_probe(Contact, "id", "anchor", needs.anchors, source_id=source.pk))
     for key, values in needs.keys.items():
         ids.update(_probe(Contact, "id", key, values, organization_id=org))
@@ -132,7 +132,10 @@ def _probe(model: type[Model], wanted: str, column: str, values: Collection[str 
     wanted_column = quote(meta.get_field(wanted).column)
     field = meta.get_field(column)
     conditions = [f"{quote(meta.get_field(name).column)} = %s" for name in scope]
-    conditions.append(f"{quote(field.column)} = one.value::{field.cast_db_type(connection)}")
+    # text as it is (a cast to varchar(n) would cut a longer value to n characters), the rest cast
+    text = isinstance(field, (CharField, TextField))
+    value = "one.value" if text else f"one.value::{field.cast_db_type(connection)}"
+    conditions.append(f"{quote(field.column)} = {value}")
     sql = (f"SELECT found.{wanted_column} FROM jsonb_array_elements_text(%s::jsonb) AS one(value) "
            f"CROSS JOIN LATERAL (SELECT {wanted_column} FROM {quote(meta.db_table)} "
            f"WHERE {' AND '.join(conditions)} OFFSET 0) AS found")
