@@ -7,10 +7,17 @@ from datetime import UTC, datetime
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from usersync.app.directory.models import Contact, DirectoryObject, MessageRule, Source, SyncRun
+from usersync.app.directory.models import (
+    Contact,
+    DirectoryObject,
+    MessageRule,
+    Source,
+    SourceKind,
+    SyncRun,
+)
 from usersync.app.sources import create_source
 from usersync.app.sync import apply as applying
-from usersync.app.sync import bulk, history, runs
+from usersync.app.sync import bulk, history, readers, runs
 from usersync.core.plan import Op, Operation, Plan
 
 from support.jobs import held_by_another_connection
@@ -45,6 +52,24 @@ def test_the_same_file_twice_changes_nothing_the_second_time(acme):
     assert (counts["created"], counts["updated"], counts["archived"], counts["reactivated"]) == (0, 0, 0, 0)
     assert counts["unchanged"] == 30
     assert {c.pk: c.updated_at for c in Contact.objects.all()} == before
+
+
+def test_a_person_anchored_by_a_dn_longer_than_300_characters_syncs_and_is_recognized(acme):
+    """Without an entryUUID, an LDIF entry is anchored by its DN, which a deep tree makes long."""
+    tree = ",".join(f"ou=Department number {n} of the company" for n in range(12))
+    ldif = (f"dn: cn=Ada Long,{tree},ou=headquarters,dc=acme,dc=example\n"
+            "objectClass: inetOrgPerson\n"
+            "cn: Ada Long\ngivenName: Ada\nsn: Long\nmail: ada@acme.example\n\n").encode()
+    source = readers.import_source(acme, SourceKind.LDIF)
+
+    first = runs.sync(source, readers.file_reader(source, ldif), trigger="upload")
+    second = runs.sync(source, readers.file_reader(source, ldif), trigger="upload")
+
+    assert first.status == "succeeded" and first.plan.counts["created"] == 1
+    assert second.status == "succeeded" and second.plan.counts["unchanged"] == 1
+    contact = Contact.objects.get(organization=acme)
+    assert len(contact.anchor) > 300 and contact.anchor.endswith("dc=acme,dc=example")
+    assert DirectoryObject.objects.get(source=source).anchor == contact.anchor
 
 
 def test_preview_writes_nothing(acme):

@@ -53,7 +53,8 @@ class Contact(models.Model):
         help_text="The source that manages this contact; empty for unmanaged contacts.",
         db_index=False,
     )
-    anchor = models.CharField(max_length=300, null=True, blank=True)
+    # a directory's id for the person (``DirectoryObject.anchor``), of any length
+    anchor = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -343,7 +344,9 @@ class DirectoryObject(models.Model):
     # found through the (source, anchor) constraint's index
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="directory_objects",
                                db_index=False)
-    anchor = models.CharField(max_length=300)
+    # objectGUID, entryUUID, else the DN ("dn:" and the DN in lower case): a deep tree's DN
+    # can be longer than any limit a column would set
+    anchor = models.TextField()
     dn = models.TextField(blank=True, default="")
     attributes = models.JSONField(default=dict, blank=True, help_text="Last mapped values.")
     state = models.CharField(max_length=10, choices=ObjectState.choices, default=ObjectState.UNMAPPED)
