@@ -72,6 +72,18 @@ def test_a_person_anchored_by_a_dn_longer_than_300_characters_syncs_and_is_recog
     assert DirectoryObject.objects.get(source=source).anchor == contact.anchor
 
 
+def test_an_email_too_long_to_store_is_an_error_of_its_record_only(acme):
+    too_long = "a" * 250 + "@acme.example"
+
+    outcome = import_csv(acme, csv_bytes(person(1), person(2, email=too_long), person(3)))
+
+    assert outcome.status == "succeeded" and outcome.plan.counts["created"] == 2
+    error, = [op for op in outcome.plan.operations if op.op is Op.ERROR]
+    assert "longer than 254 characters" in error.reason
+    assert sorted(active(acme).values_list("email", flat=True)) == [
+        "person1@acme.example", "person3@acme.example"]
+
+
 def test_preview_writes_nothing(acme):
     outcome = import_csv(acme, csv_bytes(*PEOPLE), preview=True)
 

@@ -79,6 +79,14 @@ def test_invalid_emails_name_the_value(raw):
     assert repr(raw.strip()) in error.value.message
 
 
+def test_an_email_longer_than_an_address_can_be_is_refused_and_the_longest_kept():
+    domain = "@example.com"
+    longest = "a" * (normalize.MAX_EMAIL - len(domain)) + domain
+    assert normalize.email(longest.upper()) == longest
+    with pytest.raises(FieldError, match="longer than 254 characters"):
+        normalize.email("a" + longest)
+
+
 @pytest.mark.parametrize(
     "raw, region, stored",
     [
@@ -204,6 +212,13 @@ def test_image_urls_may_be_http_or_https(raw):
 def test_image_urls_of_other_schemes_are_refused(raw):
     with pytest.raises(FieldError, match="http"):
         normalize.image_url(raw)
+
+
+def test_an_image_url_longer_than_its_column_is_refused():
+    url = "https://cdn.example.com/" + "a" * (normalize.MAX_URL - 24)
+    assert normalize.image_url(url) == url
+    with pytest.raises(FieldError, match="longer than 1000 characters"):
+        normalize.image_url(url + "a")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,11 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+#: The longest value each kind of field keeps (the columns' lengths): a longer one is an error
+#: of its record, never of the run.
 MAX_TEXT = 200
+MAX_EMAIL = 254  # the longest address SMTP can deliver to (RFC 5321's path)
+MAX_URL = 1000
 #: Phone numbers of one region whose normal form is remembered (~150 bytes each; a 100k
 #: directory's).
 PHONES_REMEMBERED = 200_000
@@ -51,6 +55,9 @@ def email(value: str, field: str = "email") -> str:
         cleaned = cleaned[len("mailto:") :]
     if cleaned and not _EMAIL.match(cleaned):
         raise FieldError(field, f"{value.strip()!r} is not a valid email address")
+    if len(cleaned) > MAX_EMAIL:
+        raise FieldError(field, f"is longer than {MAX_EMAIL} characters, the most an email "
+                         "address can have")
     return cleaned
 
 
@@ -139,6 +146,8 @@ def image_url(value: str, field: str = "image_url") -> str:
     parts = urlsplit(cleaned)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise FieldError(field, f"{cleaned!r} is not an http(s) URL")
+    if len(cleaned) > MAX_URL:
+        raise FieldError(field, f"is longer than {MAX_URL} characters")
     return cleaned
 
 

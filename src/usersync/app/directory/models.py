@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from usersync.app.orgs.models import Location, Organization
+from usersync.core.normalize import MAX_EMAIL, MAX_TEXT, MAX_URL
 from usersync.core.planning import CHANNELS
 
 from . import lookups  # noqa: F401 — registers ``field__among=values``
@@ -34,15 +35,15 @@ class Contact(models.Model):
         Location, null=True, blank=True, on_delete=models.PROTECT, related_name="contacts",
         help_text="Empty: all locations of a global organization.",
     )
-    first_name = models.CharField(max_length=200)
-    last_name = models.CharField(max_length=200)
-    email = models.CharField(max_length=254, blank=True, default="")
+    first_name = models.CharField(max_length=MAX_TEXT)
+    last_name = models.CharField(max_length=MAX_TEXT)
+    email = models.CharField(max_length=MAX_EMAIL, blank=True, default="")
     sms_phone = models.CharField(max_length=32, blank=True, default="")
-    title = models.CharField(max_length=200, blank=True, default="")
-    department = models.CharField(max_length=200, blank=True, default="")
-    image_url = models.CharField(max_length=1000, blank=True, default="")
+    title = models.CharField(max_length=MAX_TEXT, blank=True, default="")
+    department = models.CharField(max_length=MAX_TEXT, blank=True, default="")
+    image_url = models.CharField(max_length=MAX_URL, blank=True, default="")
     pin_hash = models.CharField(max_length=100, blank=True, default="")
-    identification = models.CharField(max_length=200, blank=True, default="")
+    identification = models.CharField(max_length=MAX_TEXT, blank=True, default="")
     slack = models.CharField(max_length=100, blank=True, default="")
     aliases = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=ContactStatus.choices, default=ContactStatus.ACTIVE)
