@@ -139,24 +139,6 @@ def test_the_narrow_load_never_finds_another_organizations_contacts(acme, globex
     assert existing == [] and totals.organization_active == 0
 
 
-def test_a_longer_value_never_finds_a_contact_by_its_first_characters(acme):
-    """A looked-up value longer than its column is compared whole, never cut to the column's
-    length (a cast to ``varchar(n)`` would cut it)."""
-    source = readers.import_source(acme, SourceKind.CSV)
-    stored = "a" * Contact._meta.get_field("anchor").max_length
-    Contact.objects.create(organization=acme, first_name="A", last_name="L", source=source,
-                           anchor=stored)
-    records = [SourceRecord({"first_name": ("A",), "last_name": ("L",)}, anchor=stored + "b",
-                            locations=("headquarters",))]
-    snapshot = Snapshot.delta(records, removed=set())
-    policy = loading.policy(source, MAPPING)
-
-    existing, _ = loading.contacts_to_plan(source, snapshot,
-                                           build_records(snapshot.records, policy), SourceState())
-
-    assert existing == []
-
-
 def test_a_full_snapshot_still_loads_every_contact(acme):
     source = readers.import_source(acme, SourceKind.CSV)
     Contact.objects.create(organization=acme, first_name="A", last_name="L", email="a@acme.example")

@@ -45,6 +45,17 @@ def test_among_finds_what_in_finds_for_text_integers_and_foreign_keys(contacts):
     assert sorted(rules) == [i for i in contacts[10:20] if i in contacts[::3]]
 
 
+def test_a_value_longer_than_its_column_never_finds_the_row_it_begins_with(contacts):
+    """Compared whole: a cast to the column's ``varchar(254)`` would cut it to the stored one."""
+    stored = "a" * 241 + "@acme.example"
+    assert len(stored) == Contact._meta.get_field("email").max_length
+    Contact.objects.filter(pk=contacts[0]).update(email=stored)
+
+    assert list(Contact.objects.filter(email__among=[stored]).values_list("pk", flat=True)) == [
+        contacts[0]]
+    assert not Contact.objects.filter(email__among=[stored + "x"]).exists()
+
+
 def test_among_sends_its_values_as_one_parameter_however_many(contacts):
     many = [*contacts, *range(10**9, 10**9 + 70_000)]  # more than PostgreSQL's 65,535 parameters
 

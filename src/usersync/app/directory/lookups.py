@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import EmptyResultSet
-from django.db.models import Field, ForeignObject, Lookup
+from django.db.models import CharField, Field, ForeignObject, Lookup, TextField
 
 
 @ForeignObject.register_lookup  # a foreign key's own value (``contact_id__among``)
@@ -30,5 +30,14 @@ class Among(Lookup):
         if not values:
             raise EmptyResultSet  # as ``__in=[]``: matches nothing, and is never sent
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s::{field.cast_db_type(connection)}[])", [*params, values]
+            return f"{lhs} = ANY(%s::{compared_as(field, connection)}[])", [*params, values]
         return f"{lhs} IN (SELECT value FROM json_each(%s))", [*params, json.dumps(values)]
+
+
+def compared_as(field: Field, connection) -> str:
+    """The PostgreSQL type values are compared with ``field`` as: text as it is (a cast to the
+    column's ``varchar(n)`` would cut a longer value to n characters and find the row whose
+    value is its beginning), anything else as the column's type."""
+    if isinstance(field, (CharField, TextField)):
+        return "text"
+    return field.cast_db_type(connection)

@@ -10,8 +10,9 @@ from collections.abc import Collection
 from dataclasses import replace
 
 from django.db import connection
-from django.db.models import CharField, Count, F, Model, Q, TextField
+from django.db.models import Count, F, Model, Q
 
+from usersync.app.directory.lookups import compared_as
 from usersync.app.directory.models import (
     Contact,
     ContactAlias,
@@ -132,10 +133,7 @@ def _probe(model: type[Model], wanted: str, column: str, values: Collection[str 
     wanted_column = quote(meta.get_field(wanted).column)
     field = meta.get_field(column)
     conditions = [f"{quote(meta.get_field(name).column)} = %s" for name in scope]
-    # text as it is (a cast to varchar(n) would cut a longer value to n characters), the rest cast
-    text = isinstance(field, (CharField, TextField))
-    value = "one.value" if text else f"one.value::{field.cast_db_type(connection)}"
-    conditions.append(f"{quote(field.column)} = {value}")
+    conditions.append(f"{quote(field.column)} = one.value::{compared_as(field, connection)}")
     sql = (f"SELECT found.{wanted_column} FROM jsonb_array_elements_text(%s::jsonb) AS one(value) "
            f"CROSS JOIN LATERAL (SELECT {wanted_column} FROM {quote(meta.db_table)} "
            f"WHERE {' AND '.join(conditions)} OFFSET 0) AS found")
