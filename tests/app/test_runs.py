@@ -84,6 +84,15 @@ def test_an_email_too_long_to_store_is_an_error_of_its_record_only(acme):
         "person1@acme.example", "person3@acme.example"]
 
 
+def test_a_nul_character_is_an_error_of_its_record_only(acme):
+    """PostgreSQL cannot keep U+0000 in text: the person is not synced, the others are."""
+    outcome = import_csv(acme, csv_bytes(person(1), person(2, dept="Sa\x00les"), person(3)))
+
+    assert outcome.status == "succeeded" and outcome.plan.counts["created"] == 2
+    error, = [op for op in outcome.plan.operations if op.op is Op.ERROR]
+    assert error.reason.startswith("Department contains a NUL character")
+
+
 def test_preview_writes_nothing(acme):
     outcome = import_csv(acme, csv_bytes(*PEOPLE), preview=True)
 

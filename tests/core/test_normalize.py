@@ -214,6 +214,17 @@ def test_image_urls_of_other_schemes_are_refused(raw):
         normalize.image_url(raw)
 
 
+@pytest.mark.parametrize("check", [
+    lambda value: normalize.text(value, "title"),
+    lambda value: normalize.name(value, "first_name"),
+    lambda value: normalize.email(value + "@example.com"),
+    lambda value: normalize.image_url("https://example.com/" + value),
+])
+def test_a_nul_character_is_refused_where_a_database_cannot_keep_it(check):
+    with pytest.raises(FieldError, match="NUL|not a valid|not an http"):
+        check("Ad\x00a")
+
+
 def test_an_image_url_longer_than_its_column_is_refused():
     url = "https://cdn.example.com/" + "a" * (normalize.MAX_URL - 24)
     assert normalize.image_url(url) == url

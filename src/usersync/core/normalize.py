@@ -17,10 +17,13 @@ import phonenumbers
 MAX_TEXT = 200
 MAX_EMAIL = 254  # the longest address SMTP can deliver to (RFC 5321's path)
 MAX_URL = 1000
+#: The one character PostgreSQL cannot keep in text: a value with it is its record's error.
+NUL = "\x00"
+NUL_PROBLEM = "contains a NUL character (U+0000), which cannot be stored: remove it at the source"
 #: Phone numbers of one region whose normal form is remembered (~150 bytes each; a 100k
 #: directory's).
 PHONES_REMEMBERED = 200_000
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+_EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s.\x00]{2,}$")
 _PIN = re.compile(r"^[0-9]{4,6}$")  # ASCII only: "١٢٣٤" is not a PIN a keypad can type
 _SLACK = re.compile(r"^[\w.\-]{1,80}$")
 _IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -39,6 +42,8 @@ def text(value: str, field: str = "text") -> str:
     cleaned = " ".join((value or "").split())
     if len(cleaned) > MAX_TEXT:
         raise FieldError(field, f"is longer than {MAX_TEXT} characters")
+    if NUL in cleaned:
+        raise FieldError(field, NUL_PROBLEM)
     return cleaned
 
 
@@ -144,7 +149,7 @@ def image_url(value: str, field: str = "image_url") -> str:
     if not cleaned:
         return ""
     parts = urlsplit(cleaned)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.netloc or NUL in cleaned:
         raise FieldError(field, f"{cleaned!r} is not an http(s) URL")
     if len(cleaned) > MAX_URL:
         raise FieldError(field, f"is longer than {MAX_URL} characters")
