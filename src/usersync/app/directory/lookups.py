@@ -5,14 +5,19 @@ parameter — an array on PostgreSQL (``= ANY``), a JSON array on SQLite (``json
 (looking up 1,500 anchors took 5.6 ms through ``__in``, 3.6 ms so; the database's own part is
 2.9 ms), and a long list has to be cut to what a statement takes (65,535 parameters on
 PostgreSQL). For a run's look-ups of thousands of keys, ids and anchors: text and integers.
+
+``probe`` finds rows by many values with an index look-up per value on either database, where
+PostgreSQL would plan ``= ANY`` of a few thousand values as a scan of the whole table.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from django.core.exceptions import EmptyResultSet
-from django.db.models import CharField, Field, ForeignObject, Lookup, TextField
+from django.db import connection
+from django.db.models import CharField, Field, ForeignObject, Lookup, Model, TextField
 
 
 @ForeignObject.register_lookup  # a foreign key's own value (``contact_id__among``)
@@ -30,11 +35,40 @@ class Among(Lookup):
         if not values:
             raise EmptyResultSet  # as ``__in=[]``: matches nothing, and is never sent
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s::{compared_as(field, connection)}[])", [*params, values]
+            return f"{lhs} = ANY(%s::{_compared_as(field, connection)}[])", [*params, values]
         return f"{lhs} IN (SELECT value FROM json_each(%s))", [*params, json.dumps(values)]
 
 
-def compared_as(field: Field, connection) -> str:
+def probe(model: type[Model], wanted: str, column: str, values: Collection[str | int],
+          **scope: int) -> list:
+    """``wanted`` of ``model``'s rows in ``scope`` whose ``column`` is one of ``values``: an
+    index look-up per value, so that a few changes cost a few look-ups at any size of the
+    table. SQLite looks each value up (``__among``, above). PostgreSQL, at its default costs,
+    plans a few thousand values as a scan of the whole table, so there each value is asked for
+    on its own: a LATERAL subquery that ``OFFSET 0`` keeps the planner from turning back into a
+    join. At 100,000 contacts an incremental run's look-ups took 51 ms as one ORed scan and 22
+    ms so; one look-up of 2,000 anchors 23 ms as a scan, 5 ms so; of 50,000, 144 and 129 ms."""
+    values = [value for value in values if value is not None]
+    if not values:
+        return []
+    if connection.vendor != "postgresql":
+        found = model.objects.order_by().filter(**scope, **{f"{column}__among": values})
+        return list(found.values_list(wanted, flat=True))
+    quote = connection.ops.quote_name
+    meta = model._meta
+    wanted_column = quote(meta.get_field(wanted).column)
+    field = meta.get_field(column)
+    conditions = [f"{quote(meta.get_field(name).column)} = %s" for name in scope]
+    conditions.append(f"{quote(field.column)} = one.value::{_compared_as(field, connection)}")
+    sql = (f"SELECT found.{wanted_column} FROM jsonb_array_elements_text(%s::jsonb) AS one(value) "
+           f"CROSS JOIN LATERAL (SELECT {wanted_column} FROM {quote(meta.db_table)} "
+           f"WHERE {' AND '.join(conditions)} OFFSET 0) AS found")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(values), *scope.values()])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _compared_as(field: Field, connection) -> str:
     """The PostgreSQL type values are compared with ``field`` as: text as it is (a cast to the
     column's ``varchar(n)`` would cut a longer value to n characters and find the row whose
     value is its beginning), anything else as the column's type."""

@@ -1,18 +1,15 @@
 """From the database to the core's plain values: existing contacts, source state, policy.
 
-One query per table, never one per record.
+A query per table or per look-up, never one per record.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection
 from dataclasses import replace
 
-from django.db import connection
-from django.db.models import Count, F, Model, Q
+from django.db.models import Count, F, Q
 
-from usersync.app.directory.lookups import compared_as
+from usersync.app.directory.lookups import probe
 from usersync.app.directory.models import (
     Contact,
     ContactAlias,
@@ -99,47 +96,18 @@ def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact
     """The contacts a narrowed plan looks at: the ids of those each need names (the source's
     anchors, each key, email aliases through their own rows: ``ContactAlias``; manual mappings
     name their ids), then their columns, in the order of every contact's load (planning breaks
-    ties by it). Each look-up costs what its values cost (``_probe``), not what the organization
-    holds."""
+    ties by it). Each look-up costs what its values cost (``lookups.probe``), not what the
+    organization holds."""
     org = source.organization_id
     ids = set(needs.contact_ids)  # a set: one contact often matches several look-ups
-    ids.update(_probe(Contact, "id", "anchor", needs.anchors, source_id=source.pk))
+    ids.update(probe(Contact, "id", "anchor", needs.anchors, source_id=source.pk))
     for key, values in needs.keys.items():
-        ids.update(_probe(Contact, "id", key, values, organization_id=org))
-    ids.update(_probe(ContactAlias, "contact_id", "address", needs.keys["email"],
-                      organization_id=org))
+        ids.update(probe(Contact, "id", key, values, organization_id=org))
+    ids.update(probe(ContactAlias, "contact_id", "address", needs.keys["email"],
+                     organization_id=org))
     rows = list(Contact.objects.filter(organization_id=org, id__among=ids).values_list(*_COLUMNS))
-    with_rules = set(_probe(MessageRule, "contact_id", "contact_id", [row[0] for row in rows]))
+    with_rules = set(probe(MessageRule, "contact_id", "contact_id", [row[0] for row in rows]))
     return [_existing(row, with_rules) for row in rows]
-
-
-def _probe(model: type[Model], wanted: str, column: str, values: Collection[str | int],
-           **scope: int) -> list:
-    """``wanted`` of ``model``'s rows in ``scope`` whose ``column`` is one of ``values``: an
-    index look-up per value, so that a few changes cost a few look-ups at any size of the
-    table. SQLite looks each value up (``__among``). PostgreSQL, at its default costs, plans a
-    few thousand values as a scan of the whole table, so there each value is asked for on its
-    own: a LATERAL subquery that ``OFFSET 0`` keeps the planner from turning back into a join.
-    At 100,000 contacts an incremental run's look-ups took 51 ms as one ORed scan and 22 ms so;
-    one look-up of 2,000 anchors 23 ms as a scan, 5 ms so; of 50,000, 144 and 129 ms."""
-    values = [value for value in values if value is not None]
-    if not values:
-        return []
-    if connection.vendor != "postgresql":
-        found = model.objects.order_by().filter(**scope, **{f"{column}__among": values})
-        return list(found.values_list(wanted, flat=True))
-    quote = connection.ops.quote_name
-    meta = model._meta
-    wanted_column = quote(meta.get_field(wanted).column)
-    field = meta.get_field(column)
-    conditions = [f"{quote(meta.get_field(name).column)} = %s" for name in scope]
-    conditions.append(f"{quote(field.column)} = one.value::{compared_as(field, connection)}")
-    sql = (f"SELECT found.{wanted_column} FROM jsonb_array_elements_text(%s::jsonb) AS one(value) "
-           f"CROSS JOIN LATERAL (SELECT {wanted_column} FROM {quote(meta.db_table)} "
-           f"WHERE {' AND '.join(conditions)} OFFSET 0) AS found")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(values), *scope.values()])
-        return [row[0] for row in cursor.fetchall()]
 
 
 def _totals(source: Source) -> Totals:
