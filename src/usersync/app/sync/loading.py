@@ -52,17 +52,16 @@ def existing_contacts(organization_id: int) -> list[ExistingContact]:
 
 
 def contacts_to_plan(source: Source, snapshot: Snapshot, built: Built,
-                     state: SourceState) -> tuple[list[ExistingContact], Totals | None]:
-    """The contacts ``planning.plan`` compares ``snapshot`` (its records ``built``) with, and the
-    totals it needs when that is not every contact: a delta loads only what it names
-    (``delta.needs``), so that an incremental run of a few changes does not read the whole
-    organization."""
+                     state: SourceState) -> list[ExistingContact]:
+    """The contacts ``planning.plan`` compares ``snapshot`` (its records ``built``) with: a delta
+    loads only what it names (``delta.needs``), so that an incremental run of a few changes
+    does not read the whole organization; its plan then needs the ``totals``."""
     needs = delta.needs(snapshot, built, state)
     if needs is None:
-        return existing_contacts(source.organization_id), None
+        return existing_contacts(source.organization_id)
     if snapshot.kind is SnapshotKind.FULL:  # with unchanged records: add what it may archive
         needs = replace(needs, anchors=needs.anchors | _unkept_anchors(source, snapshot))
-    return _needed_contacts(source, needs), _totals(source)
+    return _needed_contacts(source, needs)
 
 
 def _unkept_anchors(source: Source, snapshot: Snapshot) -> set[str]:
@@ -110,7 +109,9 @@ def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact
     return [_existing(row, with_rules) for row in rows]
 
 
-def _totals(source: Source) -> Totals:
+def totals(source: Source) -> Totals:
+    """The counts over the organization that a plan made from part of its contacts needs (a
+    delta's: ``contacts_to_plan``)."""
     # the contacts planning counts as managed: linked to an anchor of this source
     managed = Q(source_id=source.pk, anchor__isnull=False) & ~Q(anchor="")
     counted = Contact.objects.filter(organization_id=source.organization_id,

@@ -36,6 +36,7 @@ from usersync.core.plan import Op, Plan
 
 from . import apply as applying
 from . import building, history, loading
+from .aside import aside
 from .checkpoints import checkpoint_after
 from .memory import without_gc_pauses
 
@@ -290,10 +291,13 @@ def _must_be_blocked(run: SyncRun) -> None:
 
 def _plan(source: Source, reading: Reading) -> Plan:
     policy, state = loading.policy(source, reading.mapping), loading.source_state(source)
-    built = building.build_records(reading.snapshot.records, policy)
-    # a delta loads only the contacts it names, with the organization's totals
-    existing, totals = loading.contacts_to_plan(source, reading.snapshot, built, state)
-    return planning.plan(reading.snapshot, existing, policy, state, totals, built)
+    snapshot = reading.snapshot
+    # a delta loads only the contacts it names, and the organization's totals, counted aside
+    # while its records are built
+    totals = aside(lambda: loading.totals(source)) if snapshot.narrowed else None
+    built = building.build_records(snapshot.records, policy)
+    existing = loading.contacts_to_plan(source, snapshot, built, state)
+    return planning.plan(snapshot, existing, policy, state, totals and totals(), built)
 
 
 def _save_sync_state(source: Source, sync_state: dict | None) -> None:
