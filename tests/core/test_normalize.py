@@ -2,6 +2,7 @@
 
 import re
 
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -140,6 +141,39 @@ def test_remembered_phone_numbers_normalize_exactly_as_phonenumbers_does(raw, re
             assert error.value.field == field and "not a valid phone number" in error.value.message
         else:
             assert normalize.sms_phone(raw, region, field) == expected
+
+
+def _is_valid_number_e164(raw: str, region: str) -> str | None:
+    """phonenumbers' own answer: ``is_valid_number`` alone."""
+    try:
+        number = phonenumbers.parse(raw, region or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(PHONE_TEXT, NATIONAL, st.builds(
+           lambda code, digits: f"+{code}{digits}", st.sampled_from([1, 7, 44, 39, 47, 61, 590]),
+           st.integers(10**6, 10**11))),
+       st.sampled_from(["US", "CA", "GB", "JE", "RU", "KZ", "IT", "VA", "AU", "CX", "GP", "FR",
+                        "", "ZZ"]))
+def test_a_number_valid_in_the_main_region_of_its_code_is_valid_as_phonenumbers_says(raw, region):
+    """``e164`` checks a number of the region's own code against the region first when it is
+    the code's main region (US for +1): the answers stay phonenumbers' own."""
+    assert normalize.e164(raw.strip(), region) == _is_valid_number_e164(raw.strip(), region)
+
+
+@pytest.mark.parametrize(("raw", "region", "stored"), [
+    ("584 229 6630", "US", "+15842296630"),  # a Canadian area code, dialled in the US
+    ("+44 7797 123456", "GB", "+447797123456"),  # a Jersey mobile, from Great Britain
+    ("(212) 055-0123", "US", None),  # no exchange starts with 0, in any region of +1
+    ("7797 123456", "JE", "+447797123456"),  # Jersey is not +44's main region
+])
+def test_numbers_of_another_region_of_the_same_code(raw, region, stored):
+    assert normalize.e164(raw, region) == stored == _is_valid_number_e164(raw, region)
 
 
 def test_a_number_seen_again_is_not_parsed_again(monkeypatch):

@@ -6,6 +6,7 @@ message an admin can act on.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -91,9 +92,25 @@ def e164(raw: str, region: str) -> str | None:
         number = phonenumbers.parse(raw, region or None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+    if not ((number.country_code == _main_country_code(region)
+             and phonenumbers.is_valid_number_for_region(number, region))
+            or phonenumbers.is_valid_number(number)):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.cache
+def _main_country_code(region: str) -> int | None:
+    """The country code of which ``region`` is the main region (US for +1, GB for +44), where
+    phonenumbers tells its numbers' region by trying that one first, without leading digits:
+    a number of that code valid there is valid (``is_valid_number`` checks the number against
+    the region's metadata twice then: to find the region among the code's, 25 for +1, and to
+    validate it; 21.5 → 17 µs a number). ``None`` for other regions."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region) if region else None
+    if metadata is None or metadata.leading_digits is not None:
+        return None
+    code = metadata.country_code
+    return code if phonenumbers.region_code_for_country_code(code) == region else None
 
 
 #: ``e164``'s answers by region, then number: a pure function of its arguments (phonenumbers'
