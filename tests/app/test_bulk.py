@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -55,6 +56,58 @@ def test_a_conflicting_row_is_djangos_integrity_error_and_writes_nothing(source)
                     {"source_id": source.pk, "first_seen_at": NOW})
 
     assert not DirectoryObject.objects.exists()
+
+
+def _ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "usersync-bulk-ahead"]
+
+
+def test_rows_made_as_they_are_inserted_are_inserted_in_order_with_their_ids(source):
+    """An iterator's rows, several statements of them on SQLite (made ahead on a thread), with
+    a JSON value and a time made per row."""
+    made = ((f"a{n}", {"n": n}, [EARLIER, NOW][n % 2]) for n in range(1200))
+    ids = bulk.insert(DirectoryObject, ["anchor", "attributes", "synced_at"], made,
+                      {"source_id": source.pk, "first_seen_at": NOW}, returning_ids=True)
+
+    stored = {o.pk: o for o in DirectoryObject.objects.all()}
+    assert len(ids) == len(stored) == 1200
+    for n, object_id in enumerate(ids):
+        assert (stored[object_id].anchor, stored[object_id].attributes,
+                stored[object_id].synced_at) == (f"a{n}", {"n": n}, [EARLIER, NOW][n % 2])
+    assert _ahead_threads() == []
+    assert bulk.insert(DirectoryObject, ["anchor"], iter([]), {"source_id": source.pk}) == []
+
+
+def test_an_error_making_the_rows_is_raised_and_nothing_is_written(source):
+    def made():
+        for n in range(1200):
+            if n == 1100:  # in the third statement on SQLite, made on the thread
+                raise ValueError("no value for row 1100")
+            yield (f"a{n}",)
+
+    with pytest.raises(ValueError, match="row 1100"), transaction.atomic():
+        bulk.insert(DirectoryObject, ["anchor"], made(), {"source_id": source.pk,
+                                                          "first_seen_at": NOW})
+
+    assert not DirectoryObject.objects.exists() and _ahead_threads() == []
+
+
+def test_a_failed_statement_stops_the_rows_made_ahead(source):
+    """The second statement conflicts: the rows after it are not made any more."""
+    asked = []
+
+    def made():
+        for n in range(5000):
+            asked.append(n)
+            yield ("same" if n in (0, 700) else f"a{n}",)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.insert(DirectoryObject, ["anchor"], made(), {"source_id": source.pk,
+                                                          "first_seen_at": NOW})
+
+    assert _ahead_threads() == [] and not DirectoryObject.objects.exists()
+    if connection.vendor == "sqlite":  # 500 rows a statement: the two written, two made
+        assert len(asked) <= 5 * bulk.SQLITE_ROWS  # ahead and one waiting for room, no more
 
 
 @pytest.mark.skipif("connection.vendor != 'sqlite'")

@@ -122,11 +122,11 @@ def _create(source: Source, operations: list[Operation], locations: dict, now: d
     columns = ["location_id", "anchor", *(MODEL_FIELDS.get(name, name) for name in fields)]
     defaults = {name: Contact._meta.get_field(MODEL_FIELDS.get(name, name)).get_default()
                 for name in fields}
-    rows = [
+    rows = (  # made as they are inserted
         (locations.get(op.location) if op.location else None, op.anchor,
          *(_column_value(op.fields.get(name, defaults[name])) for name in fields))
         for op in operations
-    ]
+    )
     ids = bulk.insert(Contact, columns, rows, {
         "organization_id": source.organization_id, "source_id": source.pk,
         "status": ContactStatus.ACTIVE, "created_at": now, "updated_at": now,
