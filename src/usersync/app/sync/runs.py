@@ -297,7 +297,7 @@ def _plan(source: Source, reading: Reading) -> Plan:
     totals = aside(lambda: loading.totals(source)) if snapshot.narrowed else None
     built = building.build_records(snapshot.records, policy)
     existing = loading.contacts_to_plan(source, snapshot, built, state)
-    return planning.plan(snapshot, existing, policy, state, totals and totals(), built)
+    return planning.plan(snapshot, existing, policy, state, totals() if totals else None, built)
 
 
 def _save_sync_state(source: Source, sync_state: dict | None) -> None:
