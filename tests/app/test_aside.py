@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 
 from usersync.app.directory.models import Contact, ContactStatus, SourceKind
 from usersync.app.sources import create_source
@@ -44,6 +44,28 @@ def test_its_error_is_raised_where_its_answer_is_asked_for(acme):
 
     with pytest.raises(LookupError, match="no such thing"):
         answer()
+
+
+def test_a_database_error_aside_makes_the_query_again_in_line(acme, caplog):
+    """Say the server has no connection left for the thread: the run's own connection answers."""
+    here = threading.get_ident()
+    Contact.objects.create(organization=acme, first_name="A", last_name="L")
+
+    def count():
+        if threading.get_ident() != here:
+            raise OperationalError("sorry, too many clients already")
+        return Contact.objects.count()
+
+    assert aside(count)() == 1
+    assert "too many clients already" in caplog.text and "run's connection instead" in caplog.text
+
+
+def test_a_database_error_in_line_too_is_raised(acme):
+    def count():
+        raise OperationalError("the database is gone")
+
+    with pytest.raises(OperationalError, match="gone"):
+        aside(count)()
 
 
 def test_inside_a_transaction_the_work_runs_in_line_and_sees_what_it_wrote(acme):
