@@ -192,7 +192,8 @@ def _copy(model: type[models.Model], columns: list[str], rows: Iterator[list[Any
     return ids
 
 
-def update(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def update(model: type[models.Model], columns: Sequence[str],
+           rows: Iterable[Sequence[Any]]) -> None:
     """Set ``columns`` (model attribute names) of the rows whose primary key is each row's first
     value to its other values, each prepared as ``insert`` prepares it (through the field once
     per distinct time, JSON through the backend's adapter, the rest as it is: through the field
@@ -251,8 +252,8 @@ def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[mode
     return f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
 
 
-def _prepared(field: models.Field, value: Any) -> Any:
-    return field.get_db_prep_save(value, connection)
+def _prepared(field: models.Field, value: Any, database=connection) -> Any:
+    return field.get_db_prep_save(value, database)
 
 
 def _adapter(field: models.Field):
@@ -268,13 +269,14 @@ def _adapter(field: models.Field):
 
         def adapt(value):
             if value not in prepared:
-                prepared[value] = field.get_db_prep_save(value, database)
+                prepared[value] = _prepared(field, value, database)
             return prepared[value]
         return adapt
     if isinstance(field, (models.CharField, models.TextField, models.BooleanField,
                           models.ForeignKey, models.IntegerField)):
         return None
-    raise TypeError(f"bulk.insert takes {type(field).__name__} {field.name} only as a constant")
+    raise TypeError(f"bulk writes take no per-row value of {type(field).__name__} {field.name}; "
+                    "bulk.insert takes it as a constant")
 
 
 def _adapted(row: Sequence[Any], adapters) -> list[Any]:
