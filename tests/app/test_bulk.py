@@ -58,6 +58,29 @@ def test_a_conflicting_row_is_djangos_integrity_error_and_writes_nothing(source)
     assert not DirectoryObject.objects.exists()
 
 
+def test_an_upsert_unless_same_leaves_rows_that_hold_its_values_alone(source):
+    stored = [("same", {"title": "CEO"}, None), ("moved", {"title": "CTO"}, EARLIER),
+              ("unsynced", {}, EARLIER), ("synced", {}, None)]
+    columns = ["anchor", "attributes", "synced_at"]
+    constants = {"source_id": source.pk, "first_seen_at": EARLIER, "last_seen_at": EARLIER}
+    bulk.insert(DirectoryObject, columns, stored, constants)
+
+    read = [("same", {"title": "CEO"}, None), ("moved", {"title": "CFO"}, EARLIER),
+            ("unsynced", {}, None), ("synced", {}, EARLIER), ("new", {}, None)]
+    bulk.insert(DirectoryObject, columns, read, {**constants, "last_seen_at": NOW},
+                on_conflict=bulk.upsert_clause(["source_id", "anchor"],
+                                               ["attributes", "synced_at", "last_seen_at"],
+                                               DirectoryObject,
+                                               unless_same=["attributes", "synced_at"]))
+
+    written = {o.anchor: (o.attributes, o.synced_at, o.last_seen_at)
+               for o in DirectoryObject.objects.all()}
+    assert written == {"same": ({"title": "CEO"}, None, EARLIER),  # left alone
+                       "moved": ({"title": "CFO"}, EARLIER, NOW),
+                       "unsynced": ({}, None, NOW), "synced": ({}, EARLIER, NOW),  # NULLs
+                       "new": ({}, None, NOW)}
+
+
 def _ahead_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "usersync-bulk-ahead"]
 

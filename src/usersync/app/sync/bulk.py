@@ -243,13 +243,23 @@ def analyze(*models: type[models.Model]) -> None:
             cursor.execute(f"ANALYZE {table}")
 
 
-def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[models.Model]) -> str:
-    """``ON CONFLICT (unique) DO UPDATE SET column = excluded.column, …`` for ``insert``."""
+def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[models.Model], *,
+                  unless_same: Sequence[str] = ()) -> str:
+    """``ON CONFLICT (unique) DO UPDATE SET column = excluded.column, …`` for ``insert``; with
+    ``unless_same``, a stored row whose columns ``unless_same`` all hold the new values already
+    is left as it is."""
     columns = {f.attname: f.column for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
     keys = ", ".join(quote(columns[name]) for name in unique)
     sets = ", ".join(f"{quote(columns[n])} = excluded.{quote(columns[n])}" for n in update)
-    return f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    clause = f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    if unless_same:
+        table = quote(model._meta.db_table)
+        stored = ", ".join(f"{table}.{quote(columns[name])}" for name in unless_same)
+        new = ", ".join(f"excluded.{quote(columns[name])}" for name in unless_same)
+        differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"  # SQLite
+        clause += f" WHERE ({stored}) {differs} ({new})"  # before 3.39 knows only ``IS NOT``
+    return clause
 
 
 def _prepared(field: models.Field, value: Any, database=connection) -> Any:
