@@ -236,7 +236,8 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
     first = not objects.exists()  # the source's first apply: nothing to compare, nothing gone
     columns = ["anchor", *_DESCRIBED, "present", "ignored"]
     constants = {"source_id": source.pk, "first_seen_at": now, "last_seen_at": now}
-    # new objects: only an apply creates them, and the source's applies take turns (above)
+    # new objects are inserted, not upserted: only an apply creates them, and the source's
+    # applies take turns (``_take_turns``)
     if first:
         bulk.insert(DirectoryObject, columns, _object_rows(rows.items()), constants)
     elif connection.vendor == "postgresql":
@@ -272,9 +273,9 @@ def _object_rows(described: Iterable[tuple[str, list]]) -> Iterator[tuple]:
 def _write_compared(objects: QuerySet, rows: dict[str, list], columns: list[str],
                     constants: dict, full: bool, now: datetime) -> None:
     """SQLite: the objects read, compared with what is stored first. It rewrites the index
-    entries of every column a statement sets, even to the same value: only the rows that
-    differ are written, their indexed columns only where they change; an incremental read
-    marks the others seen."""
+    entries of every column a statement sets, even to the same value: the new objects are
+    inserted, the others written only where they differ, their indexed columns only where
+    those change; an incremental read marks the rest seen."""
     found = objects.filter(anchor__among=list(rows)).values_list("anchor", *_COMPARED)
     stored = {anchor: tuple(rest) for anchor, *rest in found}  # (*_DESCRIBED, present)
     new, seen = [], []
