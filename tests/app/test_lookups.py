@@ -45,6 +45,17 @@ def test_among_finds_what_in_finds_for_text_integers_and_foreign_keys(contacts):
     assert sorted(rules) == [i for i in contacts[10:20] if i in contacts[::3]]
 
 
+def test_among_prepares_values_of_other_types_through_the_field(contacts):
+    """Text and integers of their own columns are sent as they are; anything else as ``__in``
+    prepares it: an id given as text, a time."""
+    assert list(Contact.objects.filter(id__among=[str(contacts[3])])) == [
+        Contact.objects.get(pk=contacts[3])]
+    mixed = [contacts[4], str(contacts[5])]
+    assert set(Contact.objects.filter(id__among=mixed).values_list("pk", flat=True)) == set(
+        contacts[4:6])
+    assert Contact.objects.filter(updated_at__among=[NOW]).count() == len(contacts)
+
+
 def test_a_value_longer_than_its_column_never_finds_the_row_it_begins_with(contacts):
     """Compared whole: a cast to the column's ``varchar(254)`` would cut it to the stored one."""
     stored = "a" * 241 + "@acme.example"
