@@ -82,7 +82,7 @@ def test_an_upsert_unless_same_leaves_rows_that_hold_its_values_alone(source):
 
 
 def _ahead_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "usersync-bulk-ahead"]
+    return [t for t in threading.enumerate() if t.name == bulk.AHEAD_THREAD]
 
 
 def test_rows_made_as_they_are_inserted_are_inserted_in_order_with_their_ids(source):

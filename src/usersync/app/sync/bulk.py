@@ -34,6 +34,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transac
 SQLITE_ROWS = 500
 #: SQLite statements whose parameters are made ahead while one is written (``_made_ahead``).
 SQLITE_AHEAD = 2
+#: The name of the thread that makes them.
+AHEAD_THREAD = "usersync-bulk-ahead"
 T = TypeVar("T")
 
 
@@ -139,7 +141,7 @@ def _made_ahead(items: Iterator[T], ahead: int) -> Iterator[T]:
         except BaseException as error:  # raised again where the item is taken
             made.put((end, error))
 
-    thread = threading.Thread(target=make, name="usersync-bulk-ahead", daemon=True)
+    thread = threading.Thread(target=make, name=AHEAD_THREAD, daemon=True)
     thread.start()
     try:
         while True:
