@@ -263,8 +263,9 @@ def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[mode
         table = quote(model._meta.db_table)
         stored = ", ".join(f"{table}.{quote(columns[name])}" for name in unless_same)
         new = ", ".join(f"excluded.{quote(columns[name])}" for name in unless_same)
-        differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"  # SQLite
-        clause += f" WHERE ({stored}) {differs} ({new})"  # before 3.39 knows only ``IS NOT``
+        # SQLite knows ``IS DISTINCT FROM`` only since 3.39; its ``IS NOT`` means the same
+        differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+        clause += f" WHERE ({stored}) {differs} ({new})"
     return clause
 
 
