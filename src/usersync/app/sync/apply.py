@@ -236,16 +236,15 @@ def _directory_objects(source: Source, plan: Plan, created: dict, now: datetime,
     first = not objects.exists()  # the source's first apply: nothing to compare, nothing gone
     columns = ["anchor", *_DESCRIBED, "present", "ignored"]
     constants = {"source_id": source.pk, "first_seen_at": now, "last_seen_at": now}
-    # new objects are inserted, not upserted: only an apply creates them, and the source's
-    # applies take turns (``_take_turns``)
-    if first:
-        bulk.insert(DirectoryObject, columns, _object_rows(rows.items()), constants)
-    elif connection.vendor == "postgresql":
+    if first or connection.vendor == "postgresql":
         # PostgreSQL writes a row's index entries by what its values become, whatever columns
         # a statement sets: one upsert of every object read, none looked up first (the 2,000
-        # of a day's changes: 9 ms less); a full read leaves those that hold what it says alone
-        upsert = bulk.upsert_clause(["source_id", "anchor"], _UPSERTED, DirectoryObject,
-                                    unless_same=_COMPARED if full else ())
+        # of a day's changes: 9 ms less); a full read leaves those that hold what it says
+        # alone. A first apply's objects are all new: inserted as they are (only an apply
+        # creates objects, and the source's applies take turns: ``_take_turns``)
+        upsert = "" if first else bulk.upsert_clause(
+            ["source_id", "anchor"], _UPSERTED, DirectoryObject,
+            unless_same=_COMPARED if full else ())
         bulk.insert(DirectoryObject, columns, _object_rows(rows.items()), constants,
                     on_conflict=upsert)
     else:
@@ -274,8 +273,8 @@ def _write_compared(objects: QuerySet, rows: dict[str, list], columns: list[str]
                     constants: dict, full: bool, now: datetime) -> None:
     """SQLite: the objects read, compared with what is stored first. It rewrites the index
     entries of every column a statement sets, even to the same value: the new objects are
-    inserted, the others written only where they differ, their indexed columns only where
-    those change; an incremental read marks the rest seen."""
+    inserted (as a first apply's are), the others written only where they differ, their
+    indexed columns only where those change; an incremental read marks the rest seen."""
     found = objects.filter(anchor__among=list(rows)).values_list("anchor", *_COMPARED)
     stored = {anchor: tuple(rest) for anchor, *rest in found}  # (*_DESCRIBED, present)
     new, seen = [], []
