@@ -4,6 +4,7 @@ with ``USERSYNC_TEST_DATABASE=postgresql``): constraints must hold in the databa
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -50,6 +51,41 @@ def test_a_foreign_key_is_found_through_a_wider_index_not_one_of_its_own(name, t
     assert name not in constraints
     assert any((c["index"] or c["unique"]) and c["columns"][0] == column and len(c["columns"]) > 1
                for c in constraints.values())
+
+
+def test_the_update_time_of_a_contact_has_no_index():
+    """A sync sets it with every change: an index of it would make every update of a contact
+    write an entry into each of the table's indexes (migration 0014)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "directory_contact")
+    assert not [name for name, c in constraints.items()
+                if c["index"] and c["columns"] == ["updated_at"]]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_syncs_updates_of_bulk_loaded_contacts_write_no_index_entries():
+    """Rows as a first sync loads them (``COPY``), then the updates of a day of changes (a new
+    title, the update time): each new row version goes into the page of the old one, without
+    index entries (a "HOT" update), as a page keeps room for them (migration 0014). With full
+    pages, most went elsewhere and wrote an entry into each of the table's eight indexes."""
+    acme = Organization.objects.create(name="Acme", slug="acme")
+    now = timezone.now()
+    ids = bulk.insert(Contact, ["first_name", "last_name", "email"],
+                      ((f"P{n}", f"L{n}", f"p{n}@acme.example") for n in range(2000)),
+                      {"organization_id": acme.pk, "created_at": now, "updated_at": now},
+                      returning_ids=True)
+    changed = ids[::10]  # about three a page
+
+    bulk.update(Contact, ["title", "updated_at"],
+                [(contact_id, "Engineer", now + timedelta(hours=1)) for contact_id in changed])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_get_xact_tuples_updated(%s::regclass), "
+                       "pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
+                       ["directory_contact"] * 2)
+        updated, in_place = cursor.fetchone()
+    assert updated == in_place == len(changed)
+    assert Contact.objects.filter(title="Engineer").count() == len(changed)
 
 
 def _alias_rows() -> list[tuple]:

@@ -57,7 +57,8 @@ class Contact(models.Model):
     # a directory's id for the person (``DirectoryObject.anchor``), of any length
     anchor = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # not indexed: a sync's update of a contact then writes no index entry (migration 0014)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
