@@ -1,16 +1,16 @@
-"""Queries made aside (``sync.aside``): on a thread with a connection of its own, outside a
-transaction; in line, on the caller's connection, inside one. And a delta's run, whose
-safeguards take the organization's totals counted aside."""
+"""Queries made aside (``sync.aside``): on PostgreSQL sent ahead on the run's connection; on
+SQLite on a thread with a connection of its own outside a transaction, in line inside one. And a
+delta's run, whose safeguards take the organization's totals counted aside."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import OperationalError, connections, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from usersync.app.directory.models import Contact, ContactStatus, SourceKind
 from usersync.app.sources import create_source
+from usersync.app.sync import aside as aside_module
 from usersync.app.sync import runs
 from usersync.app.sync.aside import aside
 from usersync.connectors.base import Reading
@@ -18,66 +18,90 @@ from usersync.core.mapping import AttributeMapping
 from usersync.core.records import Snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
+postgresql_only = pytest.mark.skipif("connection.vendor != 'postgresql'")
+sqlite_only = pytest.mark.skipif("connection.vendor != 'sqlite'")
 
 
-def _seen_from_where():
-    """What the work saw: its thread, its connection, the contacts it counted."""
-    return threading.get_ident(), connections["default"], Contact.objects.count()
+def _names(org):
+    return Contact.objects.filter(organization=org).order_by("last_name").values_list(
+        "last_name", "first_name")
 
 
-def test_outside_a_transaction_the_work_runs_on_a_thread_and_a_connection_of_its_own(acme):
+@postgresql_only
+def test_postgresql_sends_the_query_ahead_on_the_runs_connection(acme):
     Contact.objects.create(organization=acme, first_name="A", last_name="L")
 
-    thread, used, counted = aside(_seen_from_where)()
+    with CaptureQueriesContext(connection) as made:
+        with aside(_names(acme)) as rows:
+            assert len(made) == 1  # sent before its answer is asked for
+            Contact.objects.create(organization=acme, first_name="B", last_name="M")
+            assert rows() == [("L", "A")]  # as the query found them when it was sent
 
-    assert thread != threading.get_ident() and used is not connections["default"]
-    assert counted == 1  # what is committed
-    # closed once done (Django keeps an in-memory SQLite database's open: it would be gone)
-    assert used.connection is None or used.is_in_memory_db()
-
-
-def test_its_error_is_raised_where_its_answer_is_asked_for(acme):
-    def failing():
-        raise LookupError("no such thing")
-
-    answer = aside(failing)
-
-    with pytest.raises(LookupError, match="no such thing"):
-        answer()
+    assert "last_name" in made[0]["sql"]
+    assert list(_names(acme)) == [("L", "A"), ("M", "B")]  # the block's own statements applied
 
 
-def test_a_database_error_aside_makes_the_query_again_in_line(acme, caplog):
-    """Say the server has no connection left for the thread: the run's own connection answers."""
-    here = threading.get_ident()
-    Contact.objects.create(organization=acme, first_name="A", last_name="L")
-
-    def count():
-        if threading.get_ident() != here:
-            raise OperationalError("sorry, too many clients already")
-        return Contact.objects.count()
-
-    assert aside(count)() == 1
-    assert "too many clients already" in caplog.text and "run's connection instead" in caplog.text
-
-
-def test_a_database_error_in_line_too_is_raised(acme):
-    def count():
-        raise OperationalError("the database is gone")
-
-    with pytest.raises(OperationalError, match="gone"):
-        aside(count)()
-
-
-def test_inside_a_transaction_the_work_runs_in_line_and_sees_what_it_wrote(acme):
-    ran = []
+@postgresql_only
+def test_postgresql_inside_a_transaction_the_query_sees_what_it_wrote(acme):
     with transaction.atomic():
         Contact.objects.create(organization=acme, first_name="A", last_name="L")
-        answer = aside(lambda: ran.append(1) or _seen_from_where())
-        assert ran == []  # made when asked for
+        with aside(_names(acme)) as rows:
+            assert rows() == [("L", "A")]
+        assert Contact.objects.count() == 1  # the connection is itself again
 
-        thread, used, counted = answer()
 
-    assert thread == threading.get_ident() and counted == 1
+@postgresql_only
+def test_postgresql_a_failing_query_raises_where_its_rows_are_asked_for(acme):
+    broken = Contact.objects.extra(where=["no_such_column = 1"]).values_list("id")
+    with pytest.raises(DatabaseError, match="no_such_column"):
+        with aside(broken) as rows:
+            rows()
+    assert Contact.objects.count() == 0  # the run's connection still answers
+
+
+@sqlite_only
+def test_sqlite_outside_a_transaction_the_query_is_made_on_a_connection_of_its_own(acme):
+    Contact.objects.create(organization=acme, first_name="A", last_name="L")
+
+    with CaptureQueriesContext(connection) as made:
+        with aside(_names(acme)) as rows:
+            assert rows() == [("L", "A")]
+
+    assert len(made) == 0  # none on the run's connection
+
+
+@sqlite_only
+def test_sqlite_inside_a_transaction_the_query_is_made_in_line_and_sees_what_it_wrote(acme):
+    with transaction.atomic():
+        Contact.objects.create(organization=acme, first_name="A", last_name="L")
+        with CaptureQueriesContext(connection) as made:
+            with aside(_names(acme)) as rows:
+                assert len(made) == 0  # made when asked for
+                assert rows() == [("L", "A")]
+        assert len(made) == 1
+
+
+@sqlite_only
+def test_sqlite_a_database_error_aside_makes_the_query_again_in_line(acme, caplog,
+                                                                     monkeypatch):
+    """Say the thread's connection finds the file locked: the run's own connection answers."""
+    def locked(work):
+        raise OperationalError("database is locked")
+    monkeypatch.setattr(aside_module, "_closing", locked)
+    Contact.objects.create(organization=acme, first_name="A", last_name="L")
+
+    with aside(_names(acme)) as rows:
+        assert rows() == [("L", "A")]
+
+    assert "database is locked" in caplog.text and "run's connection instead" in caplog.text
+
+
+@sqlite_only
+def test_sqlite_a_database_error_in_line_too_is_raised(acme):
+    broken = Contact.objects.extra(where=["no_such_column = 1"]).values_list("id")
+    with pytest.raises(DatabaseError, match="no_such_column"):
+        with aside(broken) as rows:
+            rows()
 
 
 MAPPING = AttributeMapping.from_data(["first_name=givenName", "last_name=sn"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 
 from usersync.app.directory.lookups import probe
 from usersync.app.directory.models import (
@@ -109,15 +109,23 @@ def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact
     return [_existing(row, with_rules) for row in rows]
 
 
-def totals(source: Source) -> Totals:
+def counts(source: Source) -> QuerySet:
     """The counts over the organization that a plan made from part of its contacts needs (a
-    delta's: ``contacts_to_plan``)."""
+    delta's: ``contacts_to_plan``), as a query of one row (none for an organization with no
+    active contact), to make aside (``aside``) while the run builds its records."""
     # the contacts planning counts as managed: linked to an anchor of this source
     managed = Q(source_id=source.pk, anchor__isnull=False) & ~Q(anchor="")
-    counted = Contact.objects.filter(organization_id=source.organization_id,
-                                     status=ContactStatus.ACTIVE).aggregate(
-        managed=Count("id", filter=managed), everyone=Count("id"))
-    return Totals(managed_active=counted["managed"], organization_active=counted["everyone"])
+    active = Contact.objects.order_by().filter(organization_id=source.organization_id,
+                                               status=ContactStatus.ACTIVE)
+    return (active.values("organization_id")  # one group: the organization's contacts
+            .annotate(managed=Count("id", filter=managed), everyone=Count("id"))
+            .values_list("managed", "everyone"))
+
+
+def totals(counted: list[tuple[int, int]]) -> Totals:
+    """The rows of ``counts`` as the plan takes them."""
+    managed, everyone = counted[0] if counted else (0, 0)
+    return Totals(managed_active=managed, organization_active=everyone)
 
 
 def _existing(row: tuple, with_rules: set[int]) -> ExistingContact:
