@@ -30,15 +30,26 @@ def _names(org):
 @postgresql_only
 def test_postgresql_sends_the_query_ahead_on_the_runs_connection(acme):
     Contact.objects.create(organization=acme, first_name="A", last_name="L")
+    workers = _parallel_workers()
 
     with CaptureQueriesContext(connection) as made:
         with aside(_names(acme)) as rows:
-            assert len(made) == 1  # sent before its answer is asked for
+            sent = [query["sql"] for query in made]
             Contact.objects.create(organization=acme, first_name="B", last_name="M")
             assert rows() == [("L", "A")]  # as the query found them when it was sent
 
-    assert "last_name" in made[0]["sql"]
+    # before its answer was asked for, on the server's one process (no parallel workers: the
+    # other core is the run's), the session's setting put back after it
+    assert [sql.split()[0] for sql in sent] == ["SET", "SELECT", "RESET"]
+    assert "max_parallel_workers_per_gather = 0" in sent[0] and "last_name" in sent[1]
     assert list(_names(acme)) == [("L", "A"), ("M", "B")]  # the block's own statements applied
+    assert _parallel_workers() == workers
+
+
+def _parallel_workers() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        return cursor.fetchone()[0]
 
 
 @postgresql_only
