@@ -75,17 +75,24 @@ def test_a_syncs_updates_of_bulk_loaded_contacts_write_no_index_entries():
                       {"organization_id": acme.pk, "created_at": now, "updated_at": now},
                       returning_ids=True)
     changed = ids[::10]  # about three a page
+    before = _updates_counted()
 
     bulk.update(Contact, ["title", "updated_at"],
                 [(contact_id, "Engineer", now + timedelta(hours=1)) for contact_id in changed])
 
+    updated, in_place = (after - earlier for after, earlier in zip(_updates_counted(), before))
+    assert updated == in_place == len(changed)
+    assert Contact.objects.filter(title="Engineer").count() == len(changed)
+
+
+def _updates_counted() -> tuple[int, int]:
+    """The contacts' row updates counted by this process and not yet reported (those of its
+    transaction among them), and how many of them were HOT."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_get_xact_tuples_updated(%s::regclass), "
                        "pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
                        ["directory_contact"] * 2)
-        updated, in_place = cursor.fetchone()
-    assert updated == in_place == len(changed)
-    assert Contact.objects.filter(title="Engineer").count() == len(changed)
+        return cursor.fetchone()
 
 
 def _alias_rows() -> list[tuple]:

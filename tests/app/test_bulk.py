@@ -162,7 +162,7 @@ def test_rows_are_updated_with_their_values_of_every_kind_and_nothing_else(sourc
         (ids[0], "Chief", ["a@acme.example", "b@acme.example"], EARLIER, source.pk),
         (ids[1], "", [], None, None),
         (max(ids) + 1, "Nobody", ["n@acme.example"], NOW, None),  # gone: nothing to update
-    ])
+    ], {"updated_at": EARLIER, "department": "Sales"})  # the same for every row
 
     stored = {c.pk: c for c in Contact.objects.all()}
     assert len(stored) == 3
@@ -171,4 +171,17 @@ def test_rows_are_updated_with_their_values_of_every_kind_and_nothing_else(sourc
         "Chief", ["a@acme.example", "b@acme.example"], EARLIER, source.pk)
     assert (second.title, second.aliases, second.archived_at, second.source_id) == (
         "", [], None, None)
-    assert (third.title, third.email, third.updated_at) == ("", "p2@acme.example", NOW)
+    assert [(c.updated_at, c.department) for c in (first, second)] == [(EARLIER, "Sales")] * 2
+    assert (third.title, third.email, third.updated_at, third.department) == (
+        "", "p2@acme.example", NOW, "")
+
+
+def test_rows_can_be_updated_with_constants_alone(source):
+    ids = bulk.insert(Contact, ["first_name", "last_name"], [("A", "L"), ("B", "M")],
+                      {"organization_id": source.organization_id, "created_at": NOW,
+                       "updated_at": NOW}, returning_ids=True)
+
+    bulk.update(Contact, [], [(ids[0],)], {"updated_at": EARLIER})
+
+    assert dict(Contact.objects.values_list("id", "updated_at")) == {ids[0]: EARLIER,
+                                                                     ids[1]: NOW}

@@ -161,12 +161,11 @@ def _update(source: Source, operations: list[Operation], locations: dict, now: d
             values.update(source_id=source.pk, anchor=op.anchor)
         if op.op is Op.REACTIVATE:
             values.update(status=ContactStatus.ACTIVE, archived_at=None, archived_reason="")
-        values["updated_at"] = now
         columns = tuple(sorted(values))
         groups[columns].append((op.contact_id, *(values[c] for c in columns)))
         (applied.reactivated if op.op is Op.REACTIVATE else applied.updated).append(op.contact_id)
     for columns, rows in groups.items():
-        bulk.update(Contact, columns, rows)
+        bulk.update(Contact, columns, rows, {"updated_at": now})
 
 
 def _archive(source: Source, operations: list[Operation], now: datetime) -> list[int]:
