@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from usersync.app.directory.models import Contact, ContactStatus, MessageRule, Source, SourceKind
 from usersync.app.sync import loading, readers
@@ -56,8 +58,15 @@ def _delta(rng: random.Random) -> Snapshot:
     return Snapshot.delta(records, removed={f"a{n}" for n in rng.sample(range(80), 8)})
 
 
+def _totals(source):
+    """The organization's totals, as a delta's run asks for them."""
+    with loading.asked_aside(source, Snapshot.delta([], removed=set())) as asking:
+        return asking().totals
+
+
+@pytest.mark.parametrize("ahead", [False, True], ids=["in line", "anchors asked aside"])
 @pytest.mark.parametrize("seed", range(6))
-def test_a_delta_plans_the_same_from_what_it_names_as_from_every_contact(acme, seed):
+def test_a_delta_plans_the_same_from_what_it_names_as_from_every_contact(acme, seed, ahead):
     rng = random.Random(seed)
     source = readers.import_source(acme, SourceKind.CSV)
     other = Source.objects.create(organization=acme, name="other", kind=SourceKind.CSV)
@@ -70,9 +79,11 @@ def test_a_delta_plans_the_same_from_what_it_names_as_from_every_contact(acme, s
     state = SourceState(ignored=frozenset({"a1"}), manual={"a2": some[0], "a70": some[1]})
     snapshot = _delta(rng)
 
-    existing = loading.contacts_to_plan(source, snapshot,
-                                        build_records(snapshot.records, policy), state)
-    totals = loading.totals(list(loading.counts(source)))
+    with loading.asked_aside(source, snapshot) as asking:
+        asked = asking()
+    existing = loading.contacts_to_plan(source, snapshot, build_records(snapshot.records, policy),
+                                        state, asked if ahead else None)
+    totals = asked.totals
     everything = loading.existing_contacts(acme.pk)
 
     assert len(existing) < len(everything)  # the lever: not everyone
@@ -105,13 +116,20 @@ def test_the_narrow_load_finds_contacts_by_each_key_and_alias(acme):
 
     state = SourceState(manual={"n4": by["manual"].pk})
 
-    existing = loading.contacts_to_plan(source, snapshot,
-                                        build_records(snapshot.records, policy), state)
-    totals = loading.totals(list(loading.counts(source)))
+    built = build_records(snapshot.records, policy)
+    with loading.asked_aside(source, snapshot) as asking:
+        asked = asking()
+    existing = loading.contacts_to_plan(source, snapshot, built, state)
+    with CaptureQueriesContext(connection) as made:
+        with_asked = loading.contacts_to_plan(source, snapshot, built, state, asked)
 
     loaded = {c.id for c in existing}
     assert loaded == {c.pk for key, c in by.items() if key != "unrelated"}
-    assert totals.organization_active == 7 and totals.managed_active == 1
+    assert with_asked == existing
+    assert asked.anchors == {"n1", "n2", "n3", "n4", "gone"}
+    assert asked.found == {by["anchor"].pk}
+    assert not [q for q in made if "anchor" in q["sql"].split("WHERE")[-1]]  # not asked again
+    assert asked.totals.organization_active == 7 and asked.totals.managed_active == 1
 
 
 def test_the_narrow_load_never_finds_another_organizations_contacts(acme, globex):
@@ -138,7 +156,7 @@ def test_the_narrow_load_never_finds_another_organizations_contacts(acme, globex
     existing = loading.contacts_to_plan(source, snapshot,
                                         build_records(snapshot.records, policy), state)
 
-    assert existing == [] and loading.totals(list(loading.counts(source))).organization_active == 0
+    assert existing == [] and _totals(source).organization_active == 0
 
 
 def test_a_full_snapshot_still_loads_every_contact(acme):

@@ -69,21 +69,39 @@ def _plain_type(field: Field) -> type | None:
     return None
 
 
+#: A query as a cursor takes it: SQL with ``%s`` placeholders, and its parameters.
+Statement = tuple[str, list]
+
+
 def probe(model: type[Model], wanted: str, column: str, values: Collection[str | int],
           **scope: int) -> list:
     """``wanted`` of ``model``'s rows in ``scope`` whose ``column`` is one of ``values``: an
     index look-up per value, so that a few changes cost a few look-ups at any size of the
-    table. SQLite looks each value up (``__among``, above). PostgreSQL, at its default costs,
-    plans a few thousand values as a scan of the whole table, so there each value is asked for
-    on its own: a LATERAL subquery that ``OFFSET 0`` keeps the planner from turning back into a
-    join. At 100,000 contacts an incremental run's look-ups took 51 ms as one ORed scan and 22
-    ms so; one look-up of 2,000 anchors 23 ms as a scan, 5 ms so; of 50,000, 144 and 129 ms."""
+    table (``probing`` says how)."""
+    statement = probing(model, wanted, column, values, **scope)
+    if statement is None:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(*statement)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def probing(model: type[Model], wanted: str, column: str, values: Collection[str | int],
+            **scope: int) -> Statement | None:
+    """The query of ``probe`` (rows of one value: ``wanted``'s), to make now or aside; None
+    when ``values`` has none to look up. SQLite looks each value up (``__among``, above).
+    PostgreSQL, at its default costs, plans a few thousand values as a scan of the whole table,
+    so there each value is asked for on its own: a LATERAL subquery that ``OFFSET 0`` keeps the
+    planner from turning back into a join. At 100,000 contacts an incremental run's look-ups
+    took 51 ms as one ORed scan and 22 ms so; one look-up of 2,000 anchors 23 ms as a scan, 5 ms
+    so; of 50,000, 144 and 129 ms."""
     values = [value for value in values if value is not None]
     if not values:
-        return []
+        return None
     if connection.vendor != "postgresql":
         found = model.objects.order_by().filter(**scope, **{f"{column}__among": values})
-        return list(found.values_list(wanted, flat=True))
+        sql, params = found.values_list(wanted).query.sql_with_params()
+        return sql, list(params)
     quote = connection.ops.quote_name
     meta = model._meta
     wanted_column = quote(meta.get_field(wanted).column)
@@ -93,9 +111,7 @@ def probe(model: type[Model], wanted: str, column: str, values: Collection[str |
     sql = (f"SELECT found.{wanted_column} FROM jsonb_array_elements_text(%s::jsonb) AS one(value) "
            f"CROSS JOIN LATERAL (SELECT {wanted_column} FROM {quote(meta.db_table)} "
            f"WHERE {' AND '.join(conditions)} OFFSET 0) AS found")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(values), *scope.values()])
-        return [row[0] for row in cursor.fetchall()]
+    return sql, [json.dumps(values), *scope.values()]
 
 
 def _compared_as(field: Field, connection) -> str:

@@ -5,11 +5,13 @@ A query per table or per look-up, never one per record.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q
 
-from usersync.app.directory.lookups import probe
+from usersync.app.directory.lookups import Statement, probe, probing
 from usersync.app.directory.models import (
     Contact,
     ContactAlias,
@@ -33,6 +35,7 @@ from usersync.core.records import (
 )
 from usersync.core.safeguards import Thresholds
 
+from .aside import aside
 
 #: Contact fields as the core names them → model columns.
 MODEL_FIELDS = {name: ("pin_hash" if name == "pin" else name) for name in CONTACT_FIELDS}
@@ -51,17 +54,49 @@ def existing_contacts(organization_id: int) -> list[ExistingContact]:
     return [_existing(row, with_rules) for row in rows.iterator(chunk_size=5000)]
 
 
-def contacts_to_plan(source: Source, snapshot: Snapshot, built: Built,
-                     state: SourceState) -> list[ExistingContact]:
+@dataclass(frozen=True)
+class Asked:
+    """What a delta's plan needs that was asked for while its records were built
+    (``asked_aside``): the organization's totals, and the source's contacts of the anchors
+    its read names (``anchors``, looked up: the ids of ``found``)."""
+
+    totals: Totals
+    anchors: frozenset[str]
+    found: frozenset[int]
+
+
+@contextmanager
+def asked_aside(source: Source, snapshot: Snapshot) -> Iterator[Callable[[], Asked | None]]:
+    """For a delta (``snapshot.narrowed``), what its plan needs before its records are built,
+    asked for aside (``aside``) while they are: the counts over the organization and the
+    contacts of the anchors its records and removals name. What is given waits for it; None for
+    a full read, whose plan loads every contact."""
+    if not snapshot.narrowed:
+        yield lambda: None
+        return
+    anchors = frozenset(snapshot.removed).union(
+        record.anchor for record in snapshot.records if record.anchor)
+    by_anchor = probing(Contact, "id", "anchor", anchors, source_id=source.pk)
+    with aside([counts(source), *([by_anchor] if by_anchor else [])]) as answers:
+        def asked() -> Asked:
+            counted, *found = answers()
+            return Asked(totals(counted), anchors,
+                         frozenset(row[0] for rows in found for row in rows))
+        yield asked
+
+
+def contacts_to_plan(source: Source, snapshot: Snapshot, built: Built, state: SourceState,
+                     asked: Asked | None = None) -> list[ExistingContact]:
     """The contacts ``planning.plan`` compares ``snapshot`` (its records ``built``) with: a delta
     loads only what it names (``delta.needs``), so that an incremental run of a few changes
-    does not read the whole organization; its plan then needs the ``totals``."""
+    does not read the whole organization; its plan then needs the ``totals``. What was
+    ``asked`` for already (``asked_aside``) is not looked up again."""
     needs = delta.needs(snapshot, built, state)
     if needs is None:
         return existing_contacts(source.organization_id)
     if snapshot.kind is SnapshotKind.FULL:  # with unchanged records: add what it may archive
         needs = replace(needs, anchors=needs.anchors | _unkept_anchors(source, snapshot))
-    return _needed_contacts(source, needs)
+    return _needed_contacts(source, needs, asked)
 
 
 def _unkept_anchors(source: Source, snapshot: Snapshot) -> set[str]:
@@ -91,7 +126,8 @@ def settled(source: Source) -> dict[str, tuple[str, int]]:
     return {digest: (anchor, contact_id) for digest, anchor, contact_id in rows}
 
 
-def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact]:
+def _needed_contacts(source: Source, needs: delta.Needs,
+                     asked: Asked | None) -> list[ExistingContact]:
     """The contacts a narrowed plan looks at: the ids of those each need names (the source's
     anchors, each key, email aliases through their own rows: ``ContactAlias``; manual mappings
     name their ids), then their columns, in the order of every contact's load (planning breaks
@@ -99,7 +135,11 @@ def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact
     organization holds."""
     org = source.organization_id
     ids = set(needs.contact_ids)  # a set: one contact often matches several look-ups
-    ids.update(probe(Contact, "id", "anchor", needs.anchors, source_id=source.pk))
+    anchors = needs.anchors
+    if asked is not None:
+        ids.update(asked.found)
+        anchors = anchors - asked.anchors
+    ids.update(probe(Contact, "id", "anchor", anchors, source_id=source.pk))
     for key, values in needs.keys.items():
         ids.update(probe(Contact, "id", key, values, organization_id=org))
     ids.update(probe(ContactAlias, "contact_id", "address", needs.keys["email"],
@@ -109,17 +149,19 @@ def _needed_contacts(source: Source, needs: delta.Needs) -> list[ExistingContact
     return [_existing(row, with_rules) for row in rows]
 
 
-def counts(source: Source) -> QuerySet:
-    """The counts over the organization that a plan made from part of its contacts needs (a
-    delta's: ``contacts_to_plan``), as a query of one row (none for an organization with no
-    active contact), to make aside (``aside``) while the run builds its records."""
+def counts(source: Source) -> Statement:
+    """The query of the counts over the organization that a plan made from part of its contacts
+    needs (a delta's: ``contacts_to_plan``): one row, none for an organization with no active
+    contact."""
     # the contacts planning counts as managed: linked to an anchor of this source
     managed = Q(source_id=source.pk, anchor__isnull=False) & ~Q(anchor="")
     active = Contact.objects.order_by().filter(organization_id=source.organization_id,
                                                status=ContactStatus.ACTIVE)
-    return (active.values("organization_id")  # one group: the organization's contacts
-            .annotate(managed=Count("id", filter=managed), everyone=Count("id"))
-            .values_list("managed", "everyone"))
+    counted = (active.values("organization_id")  # one group: the organization's contacts
+               .annotate(managed=Count("id", filter=managed), everyone=Count("id"))
+               .values_list("managed", "everyone"))
+    sql, params = counted.query.sql_with_params()
+    return sql, list(params)
 
 
 def totals(counted: list[tuple[int, int]]) -> Totals:

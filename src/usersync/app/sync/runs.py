@@ -19,8 +19,7 @@ cipher the connector reported (``None``: not encrypted), and when the attempt st
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,13 +32,10 @@ from usersync.app.notifications.announce import run_finished
 from usersync.connectors.base import Reading
 from usersync.connectors.errors import SourceError
 from usersync.core import planning
-from usersync.core.delta import Totals
 from usersync.core.plan import Op, Plan
-from usersync.core.records import Snapshot
 
 from . import apply as applying
 from . import building, history, loading
-from .aside import aside
 from .checkpoints import checkpoint_after
 from .memory import without_gc_pauses
 
@@ -295,22 +291,12 @@ def _must_be_blocked(run: SyncRun) -> None:
 def _plan(source: Source, reading: Reading) -> Plan:
     policy, state = loading.policy(source, reading.mapping), loading.source_state(source)
     snapshot = reading.snapshot
-    with _totals_aside(source, snapshot) as totals:
+    with loading.asked_aside(source, snapshot) as asking:  # a delta's, while its records build
         built = building.build_records(snapshot.records, policy)
-        counted = totals()
-    existing = loading.contacts_to_plan(source, snapshot, built, state)
-    return planning.plan(snapshot, existing, policy, state, counted, built)
-
-
-@contextmanager
-def _totals_aside(source: Source, snapshot: Snapshot) -> Iterator[Callable[[], Totals | None]]:
-    """A delta loads only the contacts it names; its plan then needs the organization's
-    totals, counted aside while its records are built."""
-    if not snapshot.narrowed:
-        yield lambda: None
-        return
-    with aside(loading.counts(source)) as counted:
-        yield lambda: loading.totals(counted())
+        asked = asking()
+    existing = loading.contacts_to_plan(source, snapshot, built, state, asked)
+    return planning.plan(snapshot, existing, policy, state, asked.totals if asked else None,
+                         built)
 
 
 def _save_sync_state(source: Source, sync_state: dict | None) -> None:
