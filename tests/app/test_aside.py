@@ -4,6 +4,8 @@ delta's run, whose safeguards take the organization's totals counted aside."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -86,6 +88,17 @@ def test_sqlite_outside_a_transaction_the_query_is_made_on_a_connection_of_its_o
             assert rows() == [[("L", "A")]]
 
     assert len(made) == 0  # none on the run's connection
+
+
+@sqlite_only
+def test_sqlite_python_changes_threads_more_often_while_the_queries_are_made(acme):
+    """The thread's turns at Python's lock come every millisecond, not every five: at each of
+    its steps it waited for the run's thread, busy building records, and answered late."""
+    before = sys.getswitchinterval()
+    with aside([_names(acme)]) as rows:
+        assert sys.getswitchinterval() == aside_module.SWITCH_INTERVAL < before
+        rows()
+    assert sys.getswitchinterval() == before
 
 
 @sqlite_only
