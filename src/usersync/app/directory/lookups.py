@@ -25,6 +25,7 @@ from django.db.models import (
     IntegerField,
     Lookup,
     Model,
+    QuerySet,
     TextField,
 )
 
@@ -73,6 +74,12 @@ def _plain_type(field: Field) -> type | None:
 Statement = tuple[str, list]
 
 
+def statement(query: QuerySet) -> Statement:
+    """``query``'s SQL and parameters, to make it with a cursor (say aside: ``sync.aside``)."""
+    sql, params = query.query.sql_with_params()
+    return sql, list(params)
+
+
 def probe(model: type[Model], wanted: str, column: str, values: Collection[str | int],
           **scope: int) -> list:
     """``wanted`` of ``model``'s rows in ``scope`` whose ``column`` is one of ``values``: an
@@ -100,8 +107,7 @@ def probing(model: type[Model], wanted: str, column: str, values: Collection[str
         return None
     if connection.vendor != "postgresql":
         found = model.objects.order_by().filter(**scope, **{f"{column}__among": values})
-        sql, params = found.values_list(wanted).query.sql_with_params()
-        return sql, list(params)
+        return statement(found.values_list(wanted))
     quote = connection.ops.quote_name
     meta = model._meta
     wanted_column = quote(meta.get_field(wanted).column)

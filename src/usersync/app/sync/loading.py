@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from django.db.models import Count, F, Q
 
-from usersync.app.directory.lookups import Statement, probe, probing
+from usersync.app.directory.lookups import Statement, probe, probing, statement
 from usersync.app.directory.models import (
     Contact,
     ContactAlias,
@@ -77,10 +77,10 @@ def asked_aside(source: Source, snapshot: Snapshot) -> Iterator[Callable[[], Ask
     anchors = frozenset(snapshot.removed).union(
         record.anchor for record in snapshot.records if record.anchor)
     by_anchor = probing(Contact, "id", "anchor", anchors, source_id=source.pk)
-    with aside([counts(source), *([by_anchor] if by_anchor else [])]) as answers:
+    with aside([_counts(source), *([by_anchor] if by_anchor else [])]) as answers:
         def asked() -> Asked:
             counted, *found = answers()
-            return Asked(totals(counted), anchors,
+            return Asked(_totals(counted), anchors,
                          frozenset(row[0] for rows in found for row in rows))
         yield asked
 
@@ -149,7 +149,7 @@ def _needed_contacts(source: Source, needs: delta.Needs,
     return [_existing(row, with_rules) for row in rows]
 
 
-def counts(source: Source) -> Statement:
+def _counts(source: Source) -> Statement:
     """The query of the counts over the organization that a plan made from part of its contacts
     needs (a delta's: ``contacts_to_plan``): one row, none for an organization with no active
     contact."""
@@ -160,12 +160,11 @@ def counts(source: Source) -> Statement:
     counted = (active.values("organization_id")  # one group: the organization's contacts
                .annotate(managed=Count("id", filter=managed), everyone=Count("id"))
                .values_list("managed", "everyone"))
-    sql, params = counted.query.sql_with_params()
-    return sql, list(params)
+    return statement(counted)
 
 
-def totals(counted: list[tuple[int, int]]) -> Totals:
-    """The rows of ``counts`` as the plan takes them."""
+def _totals(counted: list[tuple[int, int]]) -> Totals:
+    """The rows of ``_counts`` as the plan takes them."""
     managed, everyone = counted[0] if counted else (0, 0)
     return Totals(managed_active=managed, organization_active=everyone)
 
