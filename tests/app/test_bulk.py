@@ -176,6 +176,24 @@ def test_rows_are_updated_with_their_values_of_every_kind_and_nothing_else(sourc
         "", "p2@acme.example", NOW, "")
 
 
+def test_text_of_every_kind_is_updated_as_it_is(source):
+    """Quotes, backslashes, braces, commas, a "NULL", nothing, and none (PostgreSQL gets the
+    values of a column as one array literal)."""
+    texts = ['say "hi"', "back\\slash\\", "{a,b}", "a, b", "NULL", "", "Zoë 東京", "it's",
+             '\\"', "  spaced  "]
+    ids = bulk.insert(Contact, ["first_name", "last_name"], [("A", str(n)) for n in texts],
+                      {"organization_id": source.organization_id, "created_at": NOW,
+                       "updated_at": NOW}, returning_ids=True)
+
+    bulk.update(Contact, ["title", "anchor"],
+                [(i, text, None if n % 2 else text) for n, (i, text) in enumerate(zip(ids, texts))])
+
+    stored = dict(Contact.objects.values_list("id", "title"))
+    assert [stored[i] for i in ids] == texts
+    anchors = dict(Contact.objects.values_list("id", "anchor"))
+    assert [anchors[i] for i in ids] == [None if n % 2 else t for n, t in enumerate(texts)]
+
+
 def test_rows_can_be_updated_with_constants_alone(source):
     ids = bulk.insert(Contact, ["first_name", "last_name"], [("A", "L"), ("B", "M")],
                       {"organization_id": source.organization_id, "created_at": NOW,
