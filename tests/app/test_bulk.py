@@ -158,11 +158,13 @@ def test_rows_are_updated_with_their_values_of_every_kind_and_nothing_else(sourc
                       {"organization_id": source.organization_id, "created_at": NOW,
                        "updated_at": NOW}, returning_ids=True)
 
-    bulk.update(Contact, ["title", "aliases", "archived_at", "source_id"], [
+    written = bulk.update(Contact, ["title", "aliases", "archived_at", "source_id"], [
         (ids[0], "Chief", ["a@acme.example", "b@acme.example"], EARLIER, source.pk),
         (ids[1], "", [], None, None),
         (max(ids) + 1, "Nobody", ["n@acme.example"], NOW, None),  # gone: nothing to update
     ], {"updated_at": EARLIER, "department": "Sales"})  # the same for every row
+
+    assert written == 2
 
     stored = {c.pk: c for c in Contact.objects.all()}
     assert len(stored) == 3
@@ -192,6 +194,19 @@ def test_text_of_every_kind_is_updated_as_it_is(source):
     assert [stored[i] for i in ids] == texts
     anchors = dict(Contact.objects.values_list("id", "anchor"))
     assert [anchors[i] for i in ids] == [None if n % 2 else t for n, t in enumerate(texts)]
+
+
+def test_an_update_writes_only_the_rows_in_its_scope(source, globex):
+    ours, theirs = (bulk.insert(Contact, ["first_name", "last_name"], [("A", "L")],
+                                {"organization_id": org, "created_at": NOW, "updated_at": NOW},
+                                returning_ids=True)[0]
+                    for org in (source.organization_id, globex.pk))
+
+    written = bulk.update(Contact, ["title"], [(ours, "Chief"), (theirs, "Chief")],
+                          scope={"organization_id": source.organization_id})
+
+    assert written == 1
+    assert dict(Contact.objects.values_list("id", "title")) == {ours: "Chief", theirs: ""}
 
 
 def test_rows_can_be_updated_with_constants_alone(source):

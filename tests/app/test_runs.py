@@ -19,7 +19,7 @@ from usersync.app.keys import hash_secret
 from usersync.app.sources import create_source
 from usersync.app.sync import apply as applying
 from usersync.app.sync import bulk, history, readers, runs
-from usersync.core.plan import Op, Operation, Plan
+from usersync.core.plan import Change, Op, Operation, Plan
 
 from support.jobs import held_by_another_connection
 from support.syncing import active, csv_bytes, import_csv, person
@@ -184,6 +184,24 @@ def test_a_new_blocked_run_supersedes_the_older_one(acme):
     assert SyncRun.objects.get(pk=second.run.pk).status == "blocked"
     with pytest.raises(runs.RunRefused, match="not blocked"):
         runs.approve(first.run, by="test")
+
+
+def test_an_approved_plan_skips_the_contacts_deleted_since_and_updates_the_rest(acme):
+    """Some of a blocked plan's updates name contacts an admin deleted before the approval: the
+    others are written, and only they are announced as updated."""
+    import_csv(acme, csv_bytes(*PEOPLE))
+    source = Source.objects.get(organization=acme)
+    contacts = list(Contact.objects.filter(organization=acme).order_by("pk"))
+    plan = Plan(tuple(Operation(Op.UPDATE, contact_id=c.pk, changes=(Change("title", "", "Boss"),))
+                      for c in contacts[:4]))
+    Contact.objects.filter(pk__in=[contacts[1].pk, contacts[3].pk]).delete()
+
+    with transaction.atomic():
+        applied = applying.apply(source, plan, NOW, NOW)
+
+    assert applied.updated == [contacts[0].pk, contacts[2].pk]
+    assert dict(Contact.objects.filter(title="Boss").values_list("pk", "updated_at")) == {
+        contacts[0].pk: NOW, contacts[2].pk: NOW}
 
 
 def test_reject_discards_the_plan(acme):
