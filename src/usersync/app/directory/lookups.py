@@ -85,11 +85,11 @@ def probe(model: type[Model], wanted: str, column: str, values: Collection[str |
     """``wanted`` of ``model``'s rows in ``scope`` whose ``column`` is one of ``values``: an
     index look-up per value, so that a few changes cost a few look-ups at any size of the
     table (``probing`` says how)."""
-    statement = probing(model, wanted, column, values, **scope)
-    if statement is None:
+    query = probing(model, wanted, column, values, **scope)
+    if query is None:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(*statement)
+        cursor.execute(*query)
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -171,7 +171,8 @@ def _copy(model: type[models.Model], columns: list[str], rows: Iterator[Sequence
     sequence first (``returning``: as many as the rows); with ``on_conflict``, the rows are
     copied into a temporary table and inserted from it, the clause applied, and the values of
     the last columns, the same for every row, given once (``constants``: the rows hold the
-    others; 2,000 directory objects' two times took 1.7 ms to copy)."""
+    others; copied in every row, they took a day of changes' directory objects from 23.7 to 27
+    ms)."""
     if returning is not None and on_conflict:
         raise ValueError("ids of rows that may conflict cannot be known before the insert")
     quote = connection.ops.quote_name
