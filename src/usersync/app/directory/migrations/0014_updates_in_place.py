@@ -10,7 +10,8 @@ row wrote an entry into each of the table's indexes (eight for a contact).
   from now on (a first sync's, a rewrite's: ``VACUUM FULL``) leave that room.
 - ``Contact.updated_at`` loses its index. Only the API's ``updated_since`` filter read it; that
   filter now reads the organization's contacts, as a page of contacts, sorted by name, already
-  does.
+  does (at 100,000 contacts, a page of a day's 2,000 changed took 24 ms instead of 2; an
+  unfiltered page 34 ms).
 
 A day of changes at 100,000 people (1,000 updated, 500 archived, 2,000 directory objects
 written) took 28 → 15 ms for the updates and 32 → 26 ms for the directory objects.
