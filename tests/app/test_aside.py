@@ -62,6 +62,19 @@ def _parallel_workers() -> str:
 
 
 @postgresql_only
+def test_postgresql_without_pipeline_mode_the_query_is_made_in_line_when_asked_for(
+        acme, monkeypatch):
+    """A libpq older than 14 has no pipeline mode: the run still gets its answer."""
+    monkeypatch.setattr(aside_module.Pipeline, "is_supported", classmethod(lambda cls: False))
+    Contact.objects.create(organization=acme, first_name="A", last_name="L")
+
+    with CaptureQueriesContext(connection) as made:
+        with aside([_names(acme)]) as rows:
+            assert len(made) == 0
+            assert rows() == [[("L", "A")]]
+
+
+@postgresql_only
 def test_postgresql_inside_a_transaction_the_query_sees_what_it_wrote(acme):
     with transaction.atomic():
         Contact.objects.create(organization=acme, first_name="A", last_name="L")

@@ -13,7 +13,8 @@ the anchors it names (``loading.asked_aside``).
   transaction wrote. (On a thread with a connection of its own, as SQLite's, opening the
   connection took ~5 ms of the server's time, and the thread's turns at Python's lock, taken
   from the run's thread at each step of the connection's talk, made the count last 60-75 ms
-  instead of 20: it then slowed the run's next look-ups down.)
+  instead of 20: it then slowed the run's next look-ups down.) A libpq older than 14 has no
+  pipeline mode: the queries are then made in line, when their answers are asked for.
 - **SQLite**: on a thread with a connection of its own, Python's lock changing hands more often
   meanwhile (``SWITCH_INTERVAL``). That connection sees only what is committed: inside a
   transaction (a test's, a caller's), the queries are made in line, when their answers are
@@ -30,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
 from django.db import DatabaseError, connection, connections
+from psycopg import Pipeline
 
 from usersync.app.directory.lookups import Statement
 
@@ -50,9 +52,11 @@ _WORKERS = "max_parallel_workers_per_gather"
 def aside(queries: Sequence[Statement]) -> Iterator[Answers]:
     """Make ``queries`` aside, one after the other; what is given waits for their rows, and is
     to be asked for inside the ``with`` block."""
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and Pipeline.is_supported():
         with _sent_ahead(queries) as answers:
             yield answers
+    elif connection.vendor == "postgresql":  # a libpq older than 14: when asked for, in line
+        yield lambda: _made(queries)
     else:
         with _quick_turns():
             yield _on_a_thread(queries)
@@ -81,16 +85,21 @@ def _make(statement: str) -> None:
         cursor.execute(statement)
 
 
+def _made(queries: Sequence[Statement]) -> list[list[tuple]]:
+    """The rows of ``queries``, made now on this thread's connection."""
+    with connection.cursor() as cursor:
+        answers = []
+        for query in queries:
+            cursor.execute(*query)
+            answers.append(cursor.fetchall())
+        return answers
+
+
 def _on_a_thread(queries: Sequence[Statement]) -> Answers:
     """SQLite: ``queries`` made on a thread with a connection of its own, outside a
     transaction; in line, when asked for, inside one."""
     def work() -> list[list[tuple]]:
-        with connection.cursor() as cursor:  # the connection of the thread it is made on
-            answers = []
-            for query in queries:
-                cursor.execute(*query)
-                answers.append(cursor.fetchall())
-            return answers
+        return _made(queries)  # on the connection of the thread it is made on
     if connection.in_atomic_block:
         return work
     pool = ThreadPoolExecutor(1, thread_name_prefix="usersync-aside")
