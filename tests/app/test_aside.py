@@ -115,6 +115,20 @@ def test_sqlite_python_changes_threads_more_often_while_the_queries_are_made(acm
 
 
 @sqlite_only
+def test_sqlite_overlapping_blocks_put_the_switch_interval_back_once_all_are_done(acme):
+    """Say a preview on one thread and a run on another: the second block to start must not
+    take the first one's setting for the process's own."""
+    before = sys.getswitchinterval()
+    first = aside([_names(acme)])
+    first.__enter__()
+    with aside([_names(acme)]) as rows:
+        rows()
+    assert sys.getswitchinterval() == aside_module.SWITCH_INTERVAL  # the first still runs
+    first.__exit__(None, None, None)
+    assert sys.getswitchinterval() == before
+
+
+@sqlite_only
 def test_sqlite_inside_a_transaction_the_query_is_made_in_line_and_sees_what_it_wrote(acme):
     with transaction.atomic():
         Contact.objects.create(organization=acme, first_name="A", last_name="L")

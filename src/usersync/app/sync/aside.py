@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connection, connections
 from psycopg import Pipeline
@@ -120,13 +122,33 @@ def _on_a_thread(queries: Sequence[Statement]) -> Answers:
 
 @contextmanager
 def _quick_turns() -> Iterator[None]:
-    """Python's lock changes hands every ``SWITCH_INTERVAL`` while the block runs."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
+    """Python's lock changes hands every ``SWITCH_INTERVAL`` while the block runs: the setting
+    is the process's, so the first of blocks that overlap (runs and previews on threads of one
+    process) sets it and the last puts the one before back."""
+    with _turns.lock:
+        if _turns.blocks == 0:
+            _turns.before = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        _turns.blocks += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _turns.lock:
+            _turns.blocks -= 1
+            if _turns.blocks == 0:
+                sys.setswitchinterval(_turns.before)
+
+
+@dataclass
+class _Turns:
+    """The blocks of ``_quick_turns`` open now, and the switch interval from before the first."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    blocks: int = 0
+    before: float = 0.005
+
+
+_turns = _Turns()
 
 
 def _closing(work: Answers) -> list[list[tuple]]:
