@@ -72,17 +72,18 @@ def _sent_ahead(queries: Sequence[Statement]) -> Iterator[Answers]:
     with connection.connection.pipeline(), ExitStack() as cursors:
         # on the server's one process: the machine's other core is the run's (the count of
         # 100,000 contacts planned two more workers, which took the core the run was building on)
-        _make(f"SET {_WORKERS} = 0")
+        _send(f"SET {_WORKERS} = 0")
         sent = []
         for query in queries:
             cursor = cursors.enter_context(connection.cursor())
             cursor.execute(*query)
             sent.append(cursor)
-        _make(f"RESET {_WORKERS}")
+        _send(f"RESET {_WORKERS}")
         yield lambda: [cursor.fetchall() for cursor in sent]
 
 
-def _make(statement: str) -> None:
+def _send(statement: str) -> None:
+    """``statement`` made on the run's connection (in a pipeline: sent, its answer not awaited)."""
     with connection.cursor() as cursor:
         cursor.execute(statement)
 
@@ -120,6 +121,18 @@ def _on_a_thread(queries: Sequence[Statement]) -> Answers:
     return answers
 
 
+@dataclass
+class _Turns:
+    """The blocks of ``_quick_turns`` open now, and the switch interval from before the first."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    blocks: int = 0
+    before: float = 0.005
+
+
+_turns = _Turns()
+
+
 @contextmanager
 def _quick_turns() -> Iterator[None]:
     """Python's lock changes hands every ``SWITCH_INTERVAL`` while the block runs: the setting
@@ -137,18 +150,6 @@ def _quick_turns() -> Iterator[None]:
             _turns.blocks -= 1
             if _turns.blocks == 0:
                 sys.setswitchinterval(_turns.before)
-
-
-@dataclass
-class _Turns:
-    """The blocks of ``_quick_turns`` open now, and the switch interval from before the first."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    blocks: int = 0
-    before: float = 0.005
-
-
-_turns = _Turns()
 
 
 def _closing(work: Answers) -> list[list[tuple]]:

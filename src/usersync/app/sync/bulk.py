@@ -72,12 +72,12 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Seq
     names = [fields[name].column for name in (*columns, *fixed)]
     constant_values = list(fixed.values())
     if connection.vendor == "postgresql":
-        if on_conflict:  # through a temporary table: the constants added as it is inserted
-            values = (row if adapters is None else _adapted(row, adapters) for row in rows)
-            return _copy(model, names, values, count, on_conflict, constant_values)
-        values = ([*(row if adapters is None else _adapted(row, adapters)), *constant_values]
+        # through a temporary table (``on_conflict``), the constants are given once, as it is
+        # inserted; straight into the table, in every row
+        given, per_row = (constant_values, []) if on_conflict else ([], constant_values)
+        values = ([*(row if adapters is None else _adapted(row, adapters)), *per_row]
                   for row in rows)
-        return _copy(model, names, values, count, on_conflict)
+        return _copy(model, names, values, count, on_conflict, given)
     return _insert_sqlite(model, names, rows, adapters, constant_values, returning_ids,
                           on_conflict, per_statement)
 
