@@ -1,20 +1,22 @@
 """Queries made aside (``sync.aside``): on PostgreSQL sent ahead on the run's connection; on
 SQLite on a thread with a connection of its own outside a transaction, in line inside one. And a
-delta's run, whose safeguards take the organization's totals counted aside."""
+delta's run, whose safeguards take the organization's totals counted aside. And the checks a
+transaction left for its commit, made on PostgreSQL while the run goes on
+(``checked_meanwhile``)."""
 
 from __future__ import annotations
 
 import sys
 
 import pytest
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from usersync.app.directory.models import Contact, ContactStatus, SourceKind
 from usersync.app.sources import create_source
 from usersync.app.sync import aside as aside_module
 from usersync.app.sync import runs
-from usersync.app.sync.aside import aside
+from usersync.app.sync.aside import aside, checked_meanwhile
 from usersync.connectors.base import Reading
 from usersync.core.mapping import AttributeMapping
 from usersync.core.records import Snapshot
@@ -90,6 +92,49 @@ def test_a_failing_query_raises_where_its_rows_are_asked_for(acme):
         with aside([broken]) as rows:
             rows()
     assert Contact.objects.count() == 0  # the run's connection still answers
+
+
+@postgresql_only
+def test_postgresql_checks_the_transactions_writes_while_the_block_works(acme):
+    Contact.objects.create(organization=acme, first_name="A", last_name="L")
+    done = []
+    with pytest.raises(IntegrityError, match="location"):
+        with transaction.atomic():
+            _broken_location(acme)
+            with CaptureQueriesContext(connection) as made:
+                with checked_meanwhile():
+                    sent = [query["sql"] for query in made]
+                    done.append("worked")  # before the checks' answer is waited for
+                raise AssertionError("the block ends with what the checks raise")
+    assert sent == ["SET CONSTRAINTS ALL IMMEDIATE"] and done == ["worked"]
+    assert Contact.objects.count() == 1  # the transaction rolled back
+
+
+def test_the_checks_pass_what_is_sound_and_the_commit_keeps_it(acme):
+    with transaction.atomic():
+        Contact.objects.create(organization=acme, first_name="A", last_name="L",
+                               location=acme.locations.first())
+        with checked_meanwhile():
+            Contact.objects.create(organization=acme, first_name="B", last_name="M")
+    assert _stored(acme) == [("L", "A"), ("M", "B")]
+
+
+@sqlite_only
+def test_sqlite_checks_at_the_commit_as_without_it(acme):
+    Contact.objects.create(organization=acme, first_name="A", last_name="L")
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            _broken_location(acme)
+            with checked_meanwhile():
+                pass
+            assert Contact.objects.count() == 2  # not checked yet
+    assert Contact.objects.count() == 1
+
+
+def _broken_location(org) -> None:
+    """A contact of a location that does not exist: a foreign key broken until the commit
+    (Django makes both databases check it there)."""
+    Contact.objects.create(organization=org, first_name="B", last_name="M", location_id=999999)
 
 
 @sqlite_only

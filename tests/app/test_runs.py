@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from usersync.app.directory.models import (
     Contact,
@@ -244,6 +244,25 @@ def test_a_crash_mid_apply_leaves_nothing_half_done(acme, monkeypatch):
     assert run.status == "failed" and run.error_code == "internal_error"
     # its plan went with the transaction: the run does not show one it never kept
     assert run.plan is None and run.counts == {} and not history.operations(run).exists()
+
+
+@pytest.mark.django_db(transaction=True)  # checked when the run's transaction commits
+def test_a_write_the_databases_checks_refuse_fails_the_run(acme, monkeypatch):
+    """Foreign keys are checked after the apply (on PostgreSQL while the plan is kept, at the
+    commit on SQLite): a contact whose location went away meanwhile fails the whole run."""
+    create = applying._create
+
+    def location_gone(source, operations, locations, now):
+        return create(source, operations, dict.fromkeys(locations, 999999), now)
+    monkeypatch.setattr(applying, "_create", location_gone)
+
+    with pytest.raises(IntegrityError):
+        import_csv(acme, csv_bytes(*PEOPLE))
+
+    assert Contact.objects.count() == 0
+    run = SyncRun.objects.get()
+    assert run.status == "failed" and run.error_code == "internal_error"
+    assert run.plan is None and not history.operations(run).exists()
 
 
 def test_one_run_at_a_time_per_source(acme):

@@ -20,6 +20,10 @@ the anchors it names (``loading.asked_aside``).
   transaction (a test's, a caller's), the queries are made in line, when their answers are
   asked for, on the caller's connection. So they are when they fail aside (say the file is
   locked): they are made again in line, and the failure logged as a warning.
+
+The checks a transaction's writes leave for its commit (foreign keys, which Django makes
+deferred) are made aside too on PostgreSQL (``checked_meanwhile``): once a run has applied, the
+server checks what it wrote while the run keeps its plan (a day of changes' 11 ms of checks).
 """
 
 from __future__ import annotations
@@ -80,6 +84,22 @@ def _sent_ahead(queries: Sequence[Statement]) -> Iterator[Answers]:
             sent.append(cursor)
         _send(f"RESET {_WORKERS}")
         yield lambda: [cursor.fetchall() for cursor in sent]
+
+
+@contextmanager
+def checked_meanwhile() -> Iterator[None]:
+    """PostgreSQL: the checks the transaction's writes left for its commit made now, on the
+    server, while the block works; they are checked as written for the rest of the transaction.
+    The block's statements go through the same pipeline (so not a ``COPY``); it ends once the
+    checks are done, raising what they raise. SQLite checks at the commit, as without it; so
+    does PostgreSQL through a libpq without pipeline mode."""
+    if connection.vendor != "postgresql" or not Pipeline.is_supported():
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        _send("SET CONSTRAINTS ALL IMMEDIATE")
+        yield
 
 
 def _send(statement: str) -> None:

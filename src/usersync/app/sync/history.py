@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import chain, islice
 from operator import itemgetter
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from django.db.models import F, Sum
 from usersync.app.directory.models import ACTIVE_RUN_STATUSES, OperationBatch, RunStatus, SyncRun
 from usersync.core.plan import Op, Operation, Plan
 
-from . import bulk
+from . import aside, bulk
 
 #: Operations in a batch.
 BATCH = 500
@@ -35,6 +36,9 @@ BATCH = 500
 #: slower, as it was on PostgreSQL, which now gets them all through one ``COPY``).
 PER_STATEMENT = 5
 _COLUMNS = ["op", "start", "count", "first_position", "last_position", "data"]
+#: Batches made while the server checks what the run's transaction wrote (``store``): a day of
+#: changes' all, a first sync's first 10,000 operations (their JSON ~4 MB).
+MADE_WHILE_CHECKED = 20
 #: The last runs of a source, kept whatever their age: a source that syncs once a month still
 #: explains its last runs.
 KEEP_RUNS = 20
@@ -49,7 +53,10 @@ def store(run: SyncRun, plan: Plan) -> None:
     now needs them no more, and its counts are the run's (100,000 anchors were 4 MB of the
     run's row, written at each resync and read back at each view of the run)."""
     run.plan = (plan if plan.blocked else replace(plan, unchanged=())).header()
-    bulk.insert(OperationBatch, _COLUMNS, _batches(plan.operations), {"run_id": run.pk},
+    batches = _batches(plan.operations)
+    with aside.checked_meanwhile():
+        first = list(islice(batches, MADE_WHILE_CHECKED))
+    bulk.insert(OperationBatch, _COLUMNS, chain(first, batches), {"run_id": run.pk},
                 per_statement=PER_STATEMENT)
 
 

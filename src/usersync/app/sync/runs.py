@@ -143,7 +143,6 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
         return Outcome("preview", plan, None, notices)
     progress("applying" if not plan.blocked else "blocked")
     with transaction.atomic():
-        history.store(run, plan)
         run.counts, run.notices = plan.counts, notices
         run.finished_at = timezone.now()
         applied = None
@@ -154,6 +153,7 @@ def _sync(source: Source, read, run: SyncRun | None, progress: Progress,
             applied = applying.apply(source, plan, run.finished_at, _compared_at(run))
             run.status = RunStatus.SUCCEEDED
             _save_sync_state(source, sync_state)
+        history.store(run, plan)  # after the apply: while the server checks what it wrote
         leases.fence(run)  # last: the run's row stays locked only while this commits
         run.lease_expires_at = None
         run.save()
