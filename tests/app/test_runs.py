@@ -239,11 +239,7 @@ def test_a_crash_mid_apply_leaves_nothing_half_done(acme, monkeypatch):
     with pytest.raises(RuntimeError):
         import_csv(acme, csv_bytes(*PEOPLE))
 
-    assert Contact.objects.count() == 0
-    run = SyncRun.objects.get()
-    assert run.status == "failed" and run.error_code == "internal_error"
-    # its plan went with the transaction: the run does not show one it never kept
-    assert run.plan is None and run.counts == {} and not history.operations(run).exists()
+    _failed_keeping_nothing()
 
 
 @pytest.mark.django_db(transaction=True)  # checked when the run's transaction commits
@@ -259,10 +255,16 @@ def test_a_write_the_databases_checks_refuse_fails_the_run(acme, monkeypatch):
     with pytest.raises(IntegrityError):
         import_csv(acme, csv_bytes(*PEOPLE))
 
+    _failed_keeping_nothing()
+
+
+def _failed_keeping_nothing() -> None:
+    """The one run failed, its transaction gone with everything it wrote: no contact, and no
+    plan (the run does not show one it never kept)."""
     assert Contact.objects.count() == 0
     run = SyncRun.objects.get()
     assert run.status == "failed" and run.error_code == "internal_error"
-    assert run.plan is None and not history.operations(run).exists()
+    assert run.plan is None and run.counts == {} and not history.operations(run).exists()
 
 
 def test_one_run_at_a_time_per_source(acme):
