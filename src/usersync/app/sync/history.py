@@ -51,7 +51,9 @@ def store(run: SyncRun, plan: Plan) -> None:
     transaction; the rest in ``run.plan``, which the caller saves. The anchors read unchanged
     are kept only with a blocked plan, which is applied later from what it kept; a plan applied
     now needs them no more, and its counts are the run's (100,000 anchors were 4 MB of the
-    run's row, written at each resync and read back at each view of the run)."""
+    run's row, written at each resync and read back at each view of the run). Stored after the
+    apply: its first batches are made while the server checks what the apply wrote
+    (``aside.checked_meanwhile``)."""
     run.plan = (plan if plan.blocked else replace(plan, unchanged=())).header()
     batches = _batches(plan.operations)
     with aside.checked_meanwhile():
