@@ -72,8 +72,7 @@ def aside(queries: Sequence[Statement]) -> Iterator[Answers]:
 def _sent_ahead(queries: Sequence[Statement]) -> Iterator[Answers]:
     """PostgreSQL: ``queries`` sent on the run's connection, in a pipeline that lasts as long
     as the block (statements the block makes go through it too; a ``COPY`` cannot)."""
-    connection.ensure_connection()
-    with connection.connection.pipeline(), ExitStack() as cursors:
+    with _pipeline(), ExitStack() as cursors:
         # on the server's one process: the machine's other core is the run's (the count of
         # 100,000 contacts planned two more workers, which took the core the run was building on)
         _send(f"SET {_WORKERS} = 0")
@@ -96,9 +95,17 @@ def checked_meanwhile() -> Iterator[None]:
     if connection.vendor != "postgresql" or not Pipeline.is_supported():
         yield
         return
+    with _pipeline():
+        _send("SET CONSTRAINTS ALL IMMEDIATE")
+        yield
+
+
+@contextmanager
+def _pipeline() -> Iterator[None]:
+    """PostgreSQL: the run's connection in pipeline mode for the block; what the server raises
+    when the block ends (its answers then awaited) as Django's errors, as a cursor raises them."""
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.pipeline():
-        _send("SET CONSTRAINTS ALL IMMEDIATE")
         yield
 
 
