@@ -44,7 +44,8 @@ class Recognizer:
     """Digests of entries (kept on the records built), and which ones are ``known``."""
 
     def __init__(self, fingerprint: str, known: Known, is_ad: bool):
-        self.prefix = fingerprint.encode()
+        #: The digests' common start (a copy of it goes on for each entry).
+        self.started = hashlib.blake2b(fingerprint.encode(), digest_size=16)
         self.known = known
         self.is_ad = is_ad
 
@@ -52,8 +53,9 @@ class Recognizer:
         # marshal: the fastest encoding of str, bytes and lists. Version 2: later versions
         # write back-references that depend on which objects are shared, not on the values.
         # (A new Python could encode differently: then nothing is known once.)
-        raw = marshal.dumps((location, dn, sorted(values.items())), 2)
-        return hashlib.blake2b(self.prefix + raw, digest_size=16).hexdigest()
+        digest = self.started.copy()
+        digest.update(marshal.dumps((location, dn, sorted(values.items())), 2))
+        return digest.hexdigest()
 
     def unchanged(self, digest: str, values: Attributes) -> tuple[str, int] | None:
         """The anchor and contact of a known entry; ``None`` if it must be built."""
