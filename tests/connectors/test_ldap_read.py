@@ -113,6 +113,14 @@ def test_ad_records_have_guid_anchors_account_state_and_mapped_values(fake):
     assert search[2] == active_directory.DEFAULT_FILTER
 
 
+def test_a_value_people_share_is_held_once_for_all_of_them(fake):
+    fake([ad_user(1, HQ, title="Engineer"), ad_user(2, HQ, title="Engineer")])
+    one, two = LdapConnector(ad_settings(), now=lambda: NOW).read().snapshot.records
+    assert one.attributes["sn"] == ("Ångström",) and one.attributes["sn"] is two.attributes["sn"]
+    assert one.attributes["title"] is two.attributes["title"]
+    assert (one.attributes["givenname"], two.attributes["givenname"]) == (("Zoë1",), ("Zoë2",))
+
+
 def test_an_expired_account_is_disabled(fake):
     expired = str(116_444_736_000_000_000 + int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
                   * 10_000_000)

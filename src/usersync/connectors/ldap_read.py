@@ -18,7 +18,7 @@ from datetime import datetime
 from usersync.core.records import Snapshot, SourceRecord, Unchanged
 
 from .base import ConnectionInfo, Reading
-from .entries import Entry, build_record, fields_by_attribute, has_uuid_anchor
+from .entries import Entry, SharedValues, build_record, fields_by_attribute, has_uuid_anchor
 from .errors import SourceError
 from .ldap_connect import open_session
 from .ldap_groups import GROUP_FILTER, MEMBER_ATTRIBUTES, walk_members
@@ -42,6 +42,7 @@ class RecordCollector:
         self.is_ad = settings.is_ad
         self.now = now
         self.fields_of = fields_by_attribute(settings.mapping)
+        self.shared = SharedValues()
         self.global_organization = all(scope.location is None for scope in settings.scopes)
         self.records: dict[str, SourceRecord] = {}
         #: The locations of each record's bases, in the order found (a tuple: one location, most
@@ -64,7 +65,8 @@ class RecordCollector:
                 self.unchanged[anchor] = Unchanged(dn, contact_id)
                 return None
         entry = Entry.from_attributes(dn, values)
-        record = build_record(entry, dn, self.fields_of, self.is_ad, self.now, None, digest)
+        record = build_record(entry, dn, self.fields_of, self.is_ad, self.now, None,
+                              self.shared, digest)
         anchor = record.anchor or dn
         if anchor not in self.records:
             self.records[anchor] = record

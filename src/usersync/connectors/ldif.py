@@ -22,7 +22,15 @@ from usersync.core.records import Snapshot, SourceRecord
 from . import active_directory, openldap
 from .base import Reading
 from .csvfile import decode_export, printable, undecodable_byte
-from .entries import FROM_MARKER, TO_MARKER, Entry, build_record, decode_value, fields_by_attribute
+from .entries import (
+    FROM_MARKER,
+    TO_MARKER,
+    Entry,
+    SharedValues,
+    build_record,
+    decode_value,
+    fields_by_attribute,
+)
 from .errors import ConfigurationError
 from .scope import Scope, locations_by_ou, scope_locations, scopes_containing
 
@@ -102,6 +110,7 @@ def read_ldif(
     fields_of = fields_by_attribute(mapping)
     known = None if auto_locations is None else tuple(auto_locations)
     records: list[SourceRecord] = []
+    shared = SharedValues()
     not_people = out_of_scope = 0
     for entry in collector.entries:
         dn = printable(entry.dn)
@@ -112,7 +121,7 @@ def read_ldif(
             out_of_scope += 1
         else:
             locations = _locations(dn, scopes, containing, known)
-            records.append(build_record(entry, dn, fields_of, is_ad, now, locations))
+            records.append(build_record(entry, dn, fields_of, is_ad, now, locations, shared))
     if not_people:
         notices.append(f"{_count(not_people, 'non-person entry', 'non-person entries')} "
                        "(groups, computers, containers) ignored")

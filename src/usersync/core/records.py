@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Mapping
 
 #: The contact fields a source can manage, in the order of seed 001's CSV columns.
@@ -31,6 +32,11 @@ FieldValue = str | tuple[str, ...]
 class SnapshotKind(StrEnum):
     FULL = "full"
     DELTA = "delta"
+
+
+#: The attributes of every record once released (``SourceRecord.release_attributes``): one
+#: mapping, not an empty dict each (6 MB at 100,000).
+RELEASED: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +78,7 @@ class SourceRecord:
         """Forget the raw values, once the record is built (``desired.build``): nothing after
         that reads them. The one change a record allows: a run holds every record of a full
         read until it is applied, and their raw values were a fifth of its memory at 100,000."""
-        object.__setattr__(self, "attributes", {})
+        object.__setattr__(self, "attributes", RELEASED)
 
     @property
     def label(self) -> str:
