@@ -93,8 +93,9 @@ def _spelling(key: str) -> tuple[str, str]:
     return found
 
 
-#: Distinct values of an attribute by which its values must have repeated as often to go on
-#: being shared (first names, titles and departments do; addresses, numbers and ids never do).
+#: An attribute's values are shared while they repeat: once it has had this many distinct values,
+#: only if they were repeated as often (first names, titles and departments are; addresses,
+#: numbers and ids never are).
 SHARING_TRIAL = 1000
 _FIRST: dict = {}  # what ``SharedValues`` finds for an attribute it has not seen (never filled)
 
@@ -102,7 +103,7 @@ _FIRST: dict = {}  # what ``SharedValues`` finds for an attribute it has not see
 class SharedValues:
     """One tuple for every entry of a read holding the same single value of an attribute (a
     title, a department, a first name), decoded once. Contacts built from it hold the same
-    string too: a first sync of 100,000 people peaked 30 MB lower (four of each person's values
+    string too: a first sync of 100,000 people peaked 30 MiB lower (four of each person's values
     repeat). The values of an attribute that do not repeat are not shared: an attribute is left
     out once it had ``SHARING_TRIAL`` distinct values before as many repeats."""
 

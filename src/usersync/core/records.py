@@ -35,7 +35,7 @@ class SnapshotKind(StrEnum):
 
 
 #: The attributes of every record once released (``SourceRecord.release_attributes``): one
-#: mapping, not an empty dict each (6 MB at 100,000).
+#: mapping, not an empty dict each (6 MiB at 100,000).
 RELEASED: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 
