@@ -10,20 +10,17 @@ after the test. What each test expects is computed from ``support.directory_data
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import json
 import logging
 
 import ldap
 import ldap.dn
-import ldap.ldapobject
 import phonenumbers
 import pytest
 import trustme
-
 from support import directory_data as data
 from support import samba, slapd
+from support.ldap_server import ldap_calls
 
 from usersync.app import sources
 from usersync.app.directory.models import Contact, DirectoryObject, Source, SyncRun
@@ -115,20 +112,6 @@ def by_key(org, people) -> dict[str, Contact]:
 def directory_object(source: Source, contact: Contact) -> DirectoryObject:
     return DirectoryObject.objects.get(source=source, contact=contact)
 
-
-@contextlib.contextmanager
-def ldap_calls():
-    """Count every python-ldap call made to libldap inside the block (all connections)."""
-    calls: collections.Counter[str] = collections.Counter()
-    original = ldap.ldapobject.SimpleLDAPObject._ldap_call
-
-    def spy(self, func, *args, **kwargs):
-        calls[getattr(func, "__name__", repr(func))] += 1
-        return original(self, func, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ldap.ldapobject.SimpleLDAPObject, "_ldap_call", spy)
-        yield calls
 
 
 def run_record(outcome: runs.Outcome) -> SyncRun:

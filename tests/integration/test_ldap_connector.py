@@ -8,7 +8,6 @@ what each test expects is computed from directory_data, not repeated here.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import ipaddress
 import json
@@ -21,12 +20,11 @@ from datetime import UTC, datetime
 import ldap
 import ldap.controls
 import ldap.dn
-import ldap.ldapobject
 import pytest
 import trustme
-
 from support import directory_data as data
 from support import slapd
+from support.ldap_server import ldap_calls
 from support.samba import group_dn, ou_dn, person_dn, which
 
 from usersync.connectors import active_directory, openldap
@@ -45,20 +43,6 @@ ENGINEERING = ou_dn(("Headquarters", "Engineering"))
 WAREHOUSE = ou_dn(("Warehouse",))
 MAPPED = (Scope(HQ, "headquarters"), Scope(WAREHOUSE, "warehouse"))
 
-
-@contextlib.contextmanager
-def ldap_calls():
-    """Count every python-ldap call made to libldap inside the block (all connections)."""
-    calls: collections.Counter[str] = collections.Counter()
-    original = ldap.ldapobject.SimpleLDAPObject._ldap_call
-
-    def spy(self, func, *args, **kwargs):
-        calls[getattr(func, "__name__", repr(func))] += 1
-        return original(self, func, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ldap.ldapobject.SimpleLDAPObject, "_ldap_call", spy)
-        yield calls
 
 
 def by_dn(records) -> dict:

@@ -5,6 +5,7 @@ interface that does not depend on which server it is (connections, certificates,
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import shutil
 from collections.abc import Callable
@@ -13,9 +14,26 @@ from pathlib import Path
 from typing import Self
 
 import ldap
+import ldap.ldapobject
+import pytest
 import trustme
 
 from support.servers import ChildProcess
+
+
+@contextlib.contextmanager
+def ldap_calls():
+    """Count every python-ldap call made to libldap inside the block (all connections)."""
+    calls: collections.Counter[str] = collections.Counter()
+    original = ldap.ldapobject.SimpleLDAPObject._ldap_call
+
+    def spy(self, func, *args, **kwargs):
+        calls[getattr(func, "__name__", repr(func))] += 1
+        return original(self, func, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ldap.ldapobject.SimpleLDAPObject, "_ldap_call", spy)
+        yield calls
 
 
 def tls_connection(url: str, *, ca_file: str | Path, who: str | None = None,
