@@ -102,11 +102,11 @@ def test_postgresql_checks_the_transactions_writes_while_the_block_works(acme):
         with transaction.atomic():
             _broken_location(acme)
             with CaptureQueriesContext(connection) as made:
-                with checked_meanwhile():
+                with checked_meanwhile() as checking:
                     sent = [query["sql"] for query in made]
-                    done.append("worked")  # before the checks' answer is waited for
+                    done.append(checking)  # before the checks' answer is waited for
                 raise AssertionError("the block ends with what the checks raise")
-    assert sent == ["SET CONSTRAINTS ALL IMMEDIATE"] and done == ["worked"]
+    assert sent == ["SET CONSTRAINTS ALL IMMEDIATE"] and done == [True]
     assert Contact.objects.count() == 1  # the transaction rolled back
 
 
@@ -125,8 +125,8 @@ def test_sqlite_checks_at_the_commit_as_without_it(acme):
     with pytest.raises(IntegrityError):
         with transaction.atomic():
             _broken_location(acme)
-            with checked_meanwhile():
-                pass
+            with checked_meanwhile() as checking:
+                assert checking is False  # nothing is checked meanwhile
             assert Contact.objects.count() == 2  # not checked yet
     assert Contact.objects.count() == 1
 

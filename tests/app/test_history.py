@@ -104,6 +104,25 @@ def test_a_page_reads_the_operations_of_one_kind(run):
     assert history.operations(run).count() == 10
 
 
+def test_a_file_with_bytes_that_are_not_utf8_is_kept_as_read_with_its_text_in_any_script(acme):
+    """What a run keeps is written as UTF-8 JSON: a cell that is not UTF-8 is kept as its
+    record's error, naming the byte, and text in any script as it was read."""
+    data = csv_bytes(person(1, first="Zoë", last="Ōtomo"), person(2, last="Kim"),
+                     person(3, first="李", last="Nguyễn"))
+    data = data.replace(b"Kim", b"K\xe9m")
+
+    outcome = import_csv(acme, data)
+
+    run = SyncRun.objects.get(pk=outcome.run.pk)
+    assert run.status == "succeeded"
+    (error,) = history.shown(history.operations(run, Op.ERROR))
+    assert error.line == 3 and error.field == "last_name" and "0xE9" in error.reason
+    created = history.shown(history.operations(run, Op.CREATE))
+    assert [(o.fields["first_name"], o.fields["last_name"]) for o in created] == [
+        ("Zoë", "Ōtomo"), ("李", "Nguyễn")]
+    assert "Zoë" in OperationBatch.objects.get(run=run, op="create").data  # not "Zo\\u00eb"
+
+
 def test_a_run_that_kept_no_plan_has_an_empty_one(run):
     run.plan = None
     assert history.plan_of(run).operations == ()

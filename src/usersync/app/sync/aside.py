@@ -86,18 +86,19 @@ def _sent_ahead(queries: Sequence[Statement]) -> Iterator[Answers]:
 
 
 @contextmanager
-def checked_meanwhile() -> Iterator[None]:
+def checked_meanwhile() -> Iterator[bool]:
     """PostgreSQL: the checks the transaction's writes left for its commit made now, on the
     server, while the block works; they are checked as written for the rest of the transaction.
     The block's statements go through the same pipeline (so not a ``COPY``); it ends once the
     checks are done, raising what they raise. SQLite checks at the commit, as without it; so
-    does PostgreSQL through a libpq without pipeline mode."""
+    does PostgreSQL through a libpq without pipeline mode. Gives whether the checks are made
+    meanwhile (work done in the block only for that is then worth doing)."""
     if connection.vendor != "postgresql" or not Pipeline.is_supported():
-        yield
+        yield False
         return
     with _pipeline():
         _send("SET CONSTRAINTS ALL IMMEDIATE")
-        yield
+        yield True
 
 
 @contextmanager
