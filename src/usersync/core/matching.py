@@ -73,6 +73,8 @@ class ContactIndex:
     def hits(self, desired: Desired, claimed: set[int]) -> dict[int, str]:
         """Unclaimed contacts that share a key with ``desired``, each with the first key that hit."""
         found: dict[int, str] = {}
+        if not self._keys:  # no contact has a key (an organization's first sync)
+            return found
         for key, value in desired.keys():
             for contact_id in self._keys.get((desired.location, key, value), ()):
                 if contact_id not in claimed:

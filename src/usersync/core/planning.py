@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from .delta import Totals
 from .desired import FIELD_LABELS, MATCH_KEYS, Desired, Placement, Rejected, build
@@ -142,8 +142,11 @@ class _Planner:
         decisions: dict[int, Decision] = {}
         unpaired: list[Desired] = []
         for anchor, wants in by_anchor.items():
-            pairs, left, _ = pair_linked(wants, self.index.linked.get(anchor, []),
-                                         dormant=self._dormant(wants[0].record))
+            linked = self.index.linked.get(anchor)
+            if not linked:  # a new person (at a first sync, every one)
+                unpaired.extend(wants)
+                continue
+            pairs, left, _ = pair_linked(wants, linked, dormant=self._dormant(wants[0].record))
             for want, contact in pairs:
                 decisions[id(want)] = Linked(contact, "anchor")
                 self.claimed.add(contact.id)
@@ -196,12 +199,8 @@ class _Planner:
             if isinstance(built, Rejected):
                 self._reject(built)
                 continue
-            duplicate = None
-            for want in built:
-                for key in self._identity(want):
-                    seen = first_seen.get((want.location, key[0]), {}).get(key[1])
-                    if seen is not None and duplicate is None:
-                        duplicate = (key, seen)
+            identities = [(want.location, self._identity(want)) for want in built]
+            duplicate = _held_before(identities, first_seen)
             if duplicate is not None:
                 (key, value), seen = duplicate
                 label = "record" if key == "anchor" else FIELD_LABELS[key]
@@ -210,9 +209,10 @@ class _Planner:
                                       f"duplicate {label}: {value} is also on {seen}",
                                       own_anchor, ()))
                 continue
-            for want in built:
-                for name, value in self._identity(want):
-                    first_seen[(want.location, name)][value] = record.label
+            held_by = record.label
+            for location, identity in identities:
+                for name, value in identity:
+                    first_seen[(location, name)][value] = held_by
             wanted.extend(built)
         return wanted
 
@@ -347,6 +347,19 @@ class _Planner:
                     active += 1
             held.append(operation)
         return held
+
+
+def _held_before(identities: list[tuple[str | None, list[tuple[str, str]]]],
+                 first_seen: Mapping[tuple[str | None, str], Mapping[str, str]],
+                 ) -> tuple[tuple[str, str], str] | None:
+    """The first of a record's keys (by location) that a record before it holds in the same
+    location, with that record's label; ``None`` if none is."""
+    for location, identity in identities:
+        for key in identity:
+            held = first_seen.get((location, key[0]))
+            if held is not None and key[1] in held:
+                return key, held[key[1]]
+    return None
 
 
 def _record_op(op: Op, record, want: Desired | None = None, **kwargs) -> Operation:
