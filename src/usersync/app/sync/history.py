@@ -38,7 +38,7 @@ BATCH = 500
 #: Batches in one SQLite statement (20 kept 10 MB more memory after them; one a statement was
 #: slower, as it was on PostgreSQL, which now gets them all through one ``COPY``). A batch with a
 #: letter beyond Latin-1 is text of 2 bytes a letter to Python (orjson writes UTF-8, not
-#: ``\u`` escapes): 5 a statement raised a first sync's peak memory by 11 MB, 2 by 4.
+#: ``\u`` escapes): 5 a statement raised a first sync's peak memory by 11 MiB, 2 by 4.
 PER_STATEMENT = 2
 _COLUMNS = ["op", "start", "count", "first_position", "last_position", "data"]
 #: Batches made while the server checks what the run's transaction wrote (``store``): a day of
