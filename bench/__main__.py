@@ -1,4 +1,6 @@
-"""``uv run python -m bench --users 100000 [--json FILE] [--db sqlite,postgresql] [--keep]``
+"""usersync's benchmark against ldapsearch: ``uv run python -m bench --users 100000``.
+
+Options: ``[--json FILE] [--db sqlite,postgresql] [--keep] [--share-cores]``.
 
 See bench/README.md for what is measured and how.
 """
@@ -26,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="stores to sync into, comma-separated (default sqlite,postgresql)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the directory's and the stores' folders (printed at the end)")
+    parser.add_argument("--share-cores", action="store_true",
+                        help="let slapd run on any core (by default it runs on the machine's "
+                             "last core only, as a directory server on a machine of its own)")
     args = parser.parse_args(argv)
     dbs = [db.strip() for db in args.db.split(",") if db.strip()]
     unknown = [db for db in dbs if db not in STORES]
@@ -36,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=max(140, Console().width))
     try:
         outcome = run_bench(args.users, dbs, args.keep,
-                            lambda message: console.print(f"[dim]{message}[/dim]"))
+                            lambda message: console.print(f"[dim]{message}[/dim]"),
+                            share_cores=args.share_cores)
     except CommandFailed as error:
         console.print(f"[red]bench failed:[/red] {error}")
         return 1

@@ -137,7 +137,8 @@ def apply_changes(server: BenchSlapd, changes: directory.Changes) -> None:
         conn.unbind_s()
 
 
-def run_bench(users: int, dbs: list[str], keep: bool, say: Say) -> Outcome:
+def run_bench(users: int, dbs: list[str], keep: bool, say: Say,
+              share_cores: bool = False) -> Outcome:
     folder = Path(tempfile.mkdtemp(prefix="usersync-bench-"))
     say(f"generating {users:,} people")
     everyone = directory.people(users)
@@ -147,6 +148,9 @@ def run_bench(users: int, dbs: list[str], keep: bool, say: Say) -> Outcome:
     with BenchSlapd(everyone, keep=keep) as server:
         load_s = server.timings.get("populate", 0.0)
         say(f"slapd loaded by slapadd -q in {load_s:.1f} s ({server.url_ldaps})")
+        cpu = None if share_cores else server.keep_to_one_core()
+        if cpu is not None:
+            say(f"slapd runs on core {cpu} only (--share-cores: on any)")
         password_file = folder / "reader-password"
         password_file.write_text(server.reader_password)
         password_file.chmod(0o600)

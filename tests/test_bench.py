@@ -10,6 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ldap
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,3 +36,19 @@ def test_bench_runs_every_scenario_and_writes_the_json(tmp_path):
         assert result["seconds"] > 0 and result["ratio"] > 0 and result["peak_rss_mb"] > 0, result
         assert result["checkpoint_s"] >= 0, result  # SQLite's, after the run (on a thread)
     assert "ldapsearch (baseline)" in done.stdout
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to keep apart")
+def test_the_bench_keeps_slapd_to_the_machines_last_core_and_slapd_still_answers():
+    sys.path.insert(0, str(ROOT))
+    from bench import directory
+    from bench.servers import BenchSlapd
+
+    last = max(os.sched_getaffinity(0))
+    with BenchSlapd(directory.people(200)) as server:  # the fewest the bench takes
+        assert server.keep_to_one_core() == last
+        threads = list(Path(f"/proc/{server._server.process.pid}/task").iterdir())
+        assert threads and all(os.sched_getaffinity(int(t.name)) == {last} for t in threads)
+        found = server.admin().search_s(directory.BASE_DN, ldap.SCOPE_SUBTREE,
+                                          "(objectClass=inetOrgPerson)", ["cn"])
+        assert len(found) == 200
