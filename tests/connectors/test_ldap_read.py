@@ -21,6 +21,7 @@ ACME = "DC=acme,DC=example"
 HQ = f"OU=Headquarters,{ACME}"
 WAREHOUSE = f"OU=Warehouse,{ACME}"
 PASSWORD = "never-shown-1"
+UUID = "6f1e1e1c-94a3-4b8e-9d1b-2f3c4d5e6f70"
 
 
 class FakeDirectory:
@@ -216,6 +217,18 @@ def test_entries_without_a_stable_id_are_noticed(fake):
     reading = LdapConnector(settings, now=lambda: NOW).read()
     assert reading.snapshot.records[0].anchor == "dn:" + normalize_dn(f"uid=ada,{HQ}")
     assert any("no entryUUID" in notice for notice in reading.notices)
+
+
+def test_an_id_that_cannot_be_read_is_noticed_as_none(fake):
+    """An entryUUID of blanks anchors nothing: the DN does, as if there were none."""
+    fake([(f"uid=ada,{HQ}", {"givenName": [b"Ada"], "entryUUID": [b" "]}),
+          (f"uid=bob,{HQ}", {"givenName": [b"Bob"], "entryUUID": [UUID.encode()]})])
+    settings = LdapSettings("ldap", ("ldaps://ldap1",), "cn=sync", PASSWORD, (Scope(HQ),),
+                            openldap.DEFAULT_MAPPING)
+    reading = LdapConnector(settings, now=lambda: NOW).read()
+    assert sorted(r.anchor for r in reading.snapshot.records) == sorted(
+        ["dn:" + normalize_dn(f"uid=ada,{HQ}"), UUID])
+    assert any(notice.startswith("1 entries have no entryUUID") for notice in reading.notices)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,8 @@ TO_MARKER = {0xDC00 + byte: 0x10FF00 + byte for byte in range(0x80, 0x100)}
 FROM_MARKER = {marker: escaped for escaped, marker in TO_MARKER.items()}
 #: Anchors tried in order when the entry has no objectGUID: OpenLDAP, then 389 Directory Server.
 _UUID_ANCHORS = ("entryuuid", "nsuniqueid")
+#: How an anchor that is an entry's DN starts (``anchor_of``).
+DN_ANCHOR = "dn:"
 _AD_ANCHOR = active_directory.ANCHOR_ATTRIBUTE.lower()
 
 
@@ -201,9 +203,10 @@ def invalid(text: str, where: str) -> str:
     return f"invalid UTF-8 (byte 0x{undecodable_byte(text):02X}) in {where}"
 
 
-def has_uuid_anchor(entry: Entry) -> bool:
-    """Whether the entry carries a stable id (else its anchor is its DN, which renames change)."""
-    return any(entry.values.get(name) for name in ("objectguid", *_UUID_ANCHORS))
+def anchored_by_dn(anchor: str) -> bool:
+    """Whether ``anchor`` (``anchor_of``'s) is the entry's DN, which renames change: it had no
+    stable id, or none that could be read."""
+    return anchor.startswith(DN_ANCHOR)
 
 
 def anchor_of(entry: Entry, dn: str) -> str:
@@ -217,4 +220,4 @@ def anchor_of(entry: Entry, dn: str) -> str:
             value = raw.decode("utf-8", "replace").strip().lower()
             if value:
                 return value
-    return "dn:" + normalize_dn(dn)
+    return DN_ANCHOR + normalize_dn(dn)

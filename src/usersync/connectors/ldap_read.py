@@ -18,7 +18,7 @@ from datetime import datetime
 from usersync.core.records import Snapshot, SourceRecord, Unchanged
 
 from .base import ConnectionInfo, Reading
-from .entries import Entry, SharedValues, build_record, fields_by_attribute, has_uuid_anchor
+from .entries import Entry, SharedValues, anchored_by_dn, build_record, fields_by_attribute
 from .errors import SourceError
 from .ldap_connect import open_session
 from .ldap_groups import GROUP_FILTER, MEMBER_ATTRIBUTES, walk_members
@@ -71,7 +71,7 @@ class RecordCollector:
         if anchor not in self.records:
             self.records[anchor] = record
             self.locations[anchor] = ()
-            self.without_uuid += not has_uuid_anchor(entry)
+            self.without_uuid += anchored_by_dn(anchor)
         if scope.location is not None:
             found = self.locations[anchor]
             if scope.location not in found:
