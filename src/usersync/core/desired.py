@@ -110,7 +110,7 @@ def phones_to_validate(records: Iterable[SourceRecord], mapping: AttributeMappin
     phone = mapping.only("sms_phone")
     found: dict[tuple[str, str], None] = {}
     for record in records:
-        value = phone.apply(record.attributes)["sms_phone"]
+        value = phone.apply_lowered(record.attributes)["sms_phone"]
         key = normalize.phone_key(_text(value), placement.default_region)
         if key[0] and not normalize.is_remembered(*key):
             found[key] = None
@@ -128,7 +128,7 @@ def build(
     placement: Placement,
     hash_secret: Callable[[str], str],
 ) -> list[Desired] | Rejected:
-    raw = mapping.apply(record.attributes)
+    raw = mapping.apply_lowered(record.attributes)
     normalizers = _normalizers(placement.default_region)
     values: dict[str, FieldValue] = {}
     problems: list[tuple[str, str]] = [(p.field, p.message) for p in record.problems]

@@ -117,13 +117,18 @@ class AttributeMapping:
         return tuple(seen)
 
     def apply(self, attributes: Mapping[str, Values]) -> dict[str, FieldValue]:
-        """The raw (not yet normalized) value of every managed field."""
-        lowered = {key.lower(): values for key, values in attributes.items()}
+        """The raw (not yet normalized) value of every managed field, from values by attribute
+        name in any case."""
+        return self.apply_lowered({key.lower(): values for key, values in attributes.items()})
+
+    def apply_lowered(self, attributes: Mapping[str, Values]) -> dict[str, FieldValue]:
+        """``apply`` of values by lower-cased attribute name, as a ``SourceRecord`` holds them
+        (not lowered again: 80 ms of building 100,000 records)."""
         out: dict[str, FieldValue] = {}
         for name, empty, sources in self._compiled:
             out[name] = empty
             for transform, attribute in sources:
-                value = transform(lowered.get(attribute, ()))
+                value = transform(attributes.get(attribute, ()))
                 if value:
                     out[name] = value
                     break
