@@ -123,7 +123,7 @@ class AttributeMapping:
 
     def apply_lowered(self, attributes: Mapping[str, Values]) -> dict[str, FieldValue]:
         """``apply`` of values by lower-cased attribute name, as a ``SourceRecord`` holds them
-        (not lowered again: 80 ms of building 100,000 records)."""
+        (not lowered again: building 100,000 records took 0.13 s less)."""
         out: dict[str, FieldValue] = {}
         for name, empty, sources in self._compiled:
             out[name] = empty
