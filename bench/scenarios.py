@@ -151,6 +151,8 @@ def run_bench(users: int, dbs: list[str], keep: bool, say: Say,
         cpu = None if share_cores else server.keep_to_one_core()
         if cpu is not None:
             say(f"slapd runs on core {cpu} only (--share-cores: on any)")
+        elif not share_cores:
+            say("slapd runs on any core (one core, or not allowed to keep it to one)")
         password_file = folder / "reader-password"
         password_file.write_text(server.reader_password)
         password_file.chmod(0o600)
