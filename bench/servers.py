@@ -48,10 +48,10 @@ class BenchSlapd(Slapd):
     def keep_to_one_core(self) -> int | None:
         """Run slapd, every thread of it and those it starts later, on the machine's last core
         only, as a directory server runs on a machine of its own; that core, or ``None`` with
-        one core or where that is not allowed. Else the scheduler at times runs slapd on the core of the sync that woke it
-        (each page asked for), the other core idle: the two then take turns, and the sync waits
-        for each page (an unchanged resync 1.22 s, or 1.36 s in some tries). ``ldapsearch``
-        takes as long either way (0.51 s)."""
+        one core or where that is not allowed. Else the scheduler at times runs slapd on the
+        core of the sync that woke it (each page asked for), the other core idle: the two then
+        take turns, and the sync waits for each page (an unchanged resync 1.22 s, or 1.36 s in
+        some tries). ``ldapsearch`` takes as long either way (0.51 s)."""
         cpus = os.sched_getaffinity(0)
         if len(cpus) < 2 or self._server is None or self._server.process is None:
             return None
