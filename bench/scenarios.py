@@ -148,11 +148,10 @@ def run_bench(users: int, dbs: list[str], keep: bool, say: Say,
     with BenchSlapd(everyone, keep=keep) as server:
         load_s = server.timings.get("populate", 0.0)
         say(f"slapd loaded by slapadd -q in {load_s:.1f} s ({server.url_ldaps})")
-        cpu = None if share_cores else server.keep_to_one_core()
-        if cpu is not None:
-            say(f"slapd runs on core {cpu} only (--share-cores: on any)")
-        elif not share_cores:
-            say("slapd runs on any core (one core, or not allowed to keep it to one)")
+        if not share_cores:
+            cpu = server.keep_to_one_core()
+            say(f"slapd runs on core {cpu} only (--share-cores: on any)" if cpu is not None
+                else "slapd runs on any core (one core, or not allowed to keep it to one)")
         password_file = folder / "reader-password"
         password_file.write_text(server.reader_password)
         password_file.chmod(0o600)

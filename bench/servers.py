@@ -53,7 +53,7 @@ class BenchSlapd(Slapd):
         take turns, and the sync waits for each page (an unchanged resync 1.22 s, or 1.36 s in
         some tries). ``ldapsearch`` takes as long either way (0.51 s)."""
         cpus = os.sched_getaffinity(0)
-        if len(cpus) < 2 or self._server is None or self._server.process is None:
+        if len(cpus) < 2 or not self.running:
             return None
         cpu = max(cpus)
         for thread in Path(f"/proc/{self._server.process.pid}/task").iterdir():

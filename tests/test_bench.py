@@ -39,8 +39,8 @@ def test_bench_runs_every_scenario_and_writes_the_json(tmp_path):
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to keep apart")
-def test_the_bench_keeps_slapd_to_the_machines_last_core_and_slapd_still_answers():
-    sys.path.insert(0, str(ROOT))
+def test_the_bench_keeps_slapd_to_the_machines_last_core_and_slapd_still_answers(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
     from bench import directory
     from bench.servers import BenchSlapd
 
