@@ -18,6 +18,7 @@ import ldap.dn
 import phonenumbers
 import pytest
 import trustme
+
 from support import directory_data as data
 from support import samba, slapd
 from support.ldap_server import ldap_calls
@@ -111,7 +112,6 @@ def by_key(org, people) -> dict[str, Contact]:
 
 def directory_object(source: Source, contact: Contact) -> DirectoryObject:
     return DirectoryObject.objects.get(source=source, contact=contact)
-
 
 
 def run_record(outcome: runs.Outcome) -> SyncRun:

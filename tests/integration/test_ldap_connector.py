@@ -22,6 +22,7 @@ import ldap.controls
 import ldap.dn
 import pytest
 import trustme
+
 from support import directory_data as data
 from support import slapd
 from support.ldap_server import ldap_calls
@@ -42,7 +43,6 @@ HQ = ou_dn(("Headquarters",))
 ENGINEERING = ou_dn(("Headquarters", "Engineering"))
 WAREHOUSE = ou_dn(("Warehouse",))
 MAPPED = (Scope(HQ, "headquarters"), Scope(WAREHOUSE, "warehouse"))
-
 
 
 def by_dn(records) -> dict:

@@ -181,7 +181,7 @@ def _samples(session: Session, settings: LdapSettings, members, limit: int,
             if record.anchor in seen:
                 continue  # under two bases: shown once
             seen.add(record.anchor)
-            fields = settings.mapping.apply(record.attributes)
+            fields = settings.mapping.apply_lowered(record.attributes)
             out.append({name: list(value) if isinstance(value, tuple) else value
                         for name, value in fields.items() if name not in SECRET_FIELDS})
             if len(out) >= limit:
