@@ -178,11 +178,15 @@ def test_rows_are_updated_with_their_values_of_every_kind_and_nothing_else(sourc
         "", "p2@acme.example", NOW, "")
 
 
+#: Quotes, backslashes, braces, commas, a "NULL", nothing, letters of several scripts.
+TEXTS = ['say "hi"', "back\\slash\\", "{a,b}", "a, b", "NULL", "", "Zoë 東京", "it's", '\\"',
+         "  spaced  ", "tab\tand\nnew line"]
+
+
 def test_text_of_every_kind_is_updated_as_it_is(source):
-    """Quotes, backslashes, braces, commas, a "NULL", nothing, and none (PostgreSQL gets the
-    values of a column as one array literal)."""
-    texts = ['say "hi"', "back\\slash\\", "{a,b}", "a, b", "NULL", "", "Zoë 東京", "it's",
-             '\\"', "  spaced  "]
+    """Text of every kind, and none (PostgreSQL gets the values of a column as one array
+    literal)."""
+    texts = TEXTS
     ids = bulk.insert(Contact, ["first_name", "last_name"], [("A", str(n)) for n in texts],
                       {"organization_id": source.organization_id, "created_at": NOW,
                        "updated_at": NOW}, returning_ids=True)
@@ -194,6 +198,29 @@ def test_text_of_every_kind_is_updated_as_it_is(source):
     assert [stored[i] for i in ids] == texts
     anchors = dict(Contact.objects.values_list("id", "anchor"))
     assert [anchors[i] for i in ids] == [None if n % 2 else t for n, t in enumerate(texts)]
+
+
+def test_json_values_with_text_of_every_kind_are_written_as_they_are(source):
+    """JSON columns get their values' text (``_json_text``): in a ``COPY`` or an ``INSERT``,
+    and in an update's array."""
+    ids = bulk.insert(Contact, ["first_name", "last_name", "aliases"],
+                      [("A", str(n), [text]) for n, text in enumerate(TEXTS)],
+                      {"organization_id": source.organization_id, "created_at": NOW,
+                       "updated_at": NOW}, returning_ids=True)
+    bulk.insert(DirectoryObject, ["anchor", "attributes"],
+                [(str(n), {"title": text, "aliases": [text, "x"], "none": None})
+                 for n, text in enumerate(TEXTS)], {"source_id": source.pk, "first_seen_at": NOW})
+
+    aliases = dict(Contact.objects.values_list("id", "aliases"))
+    assert [aliases[i] for i in ids] == [[text] for text in TEXTS]
+    attributes = dict(DirectoryObject.objects.values_list("anchor", "attributes"))
+    assert [attributes[str(n)] for n in range(len(TEXTS))] == [
+        {"title": text, "aliases": [text, "x"], "none": None} for text in TEXTS]
+
+    bulk.update(Contact, ["aliases"], [(i, [text, text]) for i, text in zip(ids, reversed(TEXTS))])
+
+    aliases = dict(Contact.objects.values_list("id", "aliases"))
+    assert [aliases[i] for i in ids] == [[text, text] for text in reversed(TEXTS)]
 
 
 def test_an_update_writes_only_the_rows_in_its_scope(source, globex):
