@@ -223,6 +223,23 @@ def test_json_values_with_text_of_every_kind_are_written_as_they_are(source):
     assert [aliases[i] for i in ids] == [[text, text] for text in reversed(TEXTS)]
 
 
+def test_a_json_value_the_same_for_every_row_is_written_as_it_is(source):
+    """A JSON constant, inserted (through a temporary table on PostgreSQL when the insert has
+    an ``on_conflict``) and updated."""
+    upsert = bulk.upsert_clause(["source_id", "anchor"], ["attributes"], DirectoryObject)
+    for on_conflict in ("", upsert):
+        bulk.insert(DirectoryObject, ["anchor"], [("a",), ("b",)],
+                    {"source_id": source.pk, "first_seen_at": NOW, "attributes": {"t": TEXTS}},
+                    on_conflict=on_conflict)
+    ids = bulk.insert(Contact, ["first_name", "last_name"], [("A", "L"), ("B", "L")],
+                      {"organization_id": source.organization_id, "created_at": NOW,
+                       "updated_at": NOW}, returning_ids=True)
+    bulk.update(Contact, ["first_name"], [(ids[0], "C")], {"aliases": TEXTS})
+
+    assert list(DirectoryObject.objects.values_list("attributes", flat=True)) == [{"t": TEXTS}] * 2
+    assert dict(Contact.objects.values_list("id", "aliases")) == {ids[0]: TEXTS, ids[1]: []}
+
+
 def test_an_update_writes_only_the_rows_in_its_scope(source, globex):
     ours, theirs = (bulk.insert(Contact, ["first_name", "last_name"], [("A", "L")],
                                 {"organization_id": org, "created_at": NOW, "updated_at": NOW},

@@ -294,12 +294,17 @@ def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[mode
 
 
 def _prepared(field: models.Field, value: Any, database=connection) -> Any:
+    """``value`` as ``field`` writes it; JSON as its text (``_json_text``: a first sync's
+    100,000 new contacts took the default of their aliases to psycopg's JSON adapter in every
+    row of their ``COPY``, 0.35 s)."""
+    if value is not None and _is_json(field):
+        return _json_text(value)
     return field.get_db_prep_save(value, database)
 
 
 def _adapter(field: models.Field):
     """How a per-row value of ``field`` becomes a parameter (``None``: as it is)."""
-    if isinstance(field, models.JSONField) and field.encoder is None:
+    if _is_json(field):
         return _json_text
     if isinstance(field, models.DateTimeField):
         prepared: dict[Any, Any] = {}  # a run writes few distinct times (its start, now)
@@ -315,6 +320,11 @@ def _adapter(field: models.Field):
         return None
     raise TypeError(f"bulk writes take no per-row value of {type(field).__name__} {field.name}; "
                     "bulk.insert takes it as a constant")
+
+
+def _is_json(field: models.Field) -> bool:
+    """Whether ``field`` holds JSON as ``_json_text`` writes it (no encoder of its own)."""
+    return isinstance(field, models.JSONField) and field.encoder is None
 
 
 def _json_text(value: Any) -> str:
