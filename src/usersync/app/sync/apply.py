@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import QuerySet, Value
@@ -120,13 +121,13 @@ def refresh_statistics(applied: Applied, organization_id: int, plan: Plan) -> No
 
 def _create(source: Source, operations: list[Operation], locations: dict, now: datetime) -> dict:
     """Create contacts; returns the new contact's id of each operation, by the operation."""
-    fields = list(dict.fromkeys(name for op in operations for name in op.fields))
+    fields = list(dict.fromkeys(chain.from_iterable(op.fields for op in operations)))
     columns = ["location_id", "anchor", *(MODEL_FIELDS.get(name, name) for name in fields)]
     defaults = {name: Contact._meta.get_field(MODEL_FIELDS.get(name, name)).get_default()
                 for name in fields}
-    rows = (  # made as they are inserted
-        (locations.get(op.location) if op.location else None, op.anchor,
-         *(_column_value(op.fields.get(name, defaults[name])) for name in fields))
+    rows = (  # made as they are inserted; a tuple of aliases is written as the JSON array it is
+        [locations.get(op.location) if op.location else None, op.anchor,
+         *[op.fields.get(name, defaults[name]) for name in fields]]
         for op in operations
     )
     ids = bulk.insert(Contact, columns, rows, {
@@ -134,10 +135,6 @@ def _create(source: Source, operations: list[Operation], locations: dict, now: d
         "status": ContactStatus.ACTIVE, "created_at": now, "updated_at": now,
     }, returning_ids=True)
     return {id(op): contact_id for op, contact_id in zip(operations, ids)}
-
-
-def _column_value(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _update(source: Source, operations: list[Operation], locations: dict, now: datetime,
@@ -153,7 +150,7 @@ def _update(source: Source, operations: list[Operation], locations: dict, now: d
             if change.field == "location":
                 values["location_id"] = locations.get(change.after) if change.after else None
             else:
-                values[MODEL_FIELDS.get(change.field, change.field)] = _column_value(change.after)
+                values[MODEL_FIELDS.get(change.field, change.field)] = change.after
         if op.link:
             values.update(source_id=source.pk, anchor=op.anchor)
         if op.op is Op.REACTIVATE:

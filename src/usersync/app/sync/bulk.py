@@ -20,7 +20,7 @@ import queue
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from itertools import chain, islice
 from typing import Any, TypeVar
@@ -38,6 +38,8 @@ SQLITE_AHEAD = 2
 #: The name of the thread that makes them.
 AHEAD_THREAD = "usersync-bulk-ahead"
 T = TypeVar("T")
+#: The columns of a row whose values are adapted (``_adapter``), each with how.
+Adapters = list[tuple[int, Callable[[Any], Any]]]
 
 
 def insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]],
@@ -67,16 +69,14 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Seq
                 raise ValueError(f"{model.__name__}.{name} has no default: give its value")
             fixed[name] = _prepared(field, field.get_default())
     per_row = [fields[name] for name in columns]
-    adapters = [_adapter(field) for field in per_row]
-    if all(adapt is None for adapt in adapters):
-        adapters = None
+    adapters = _adapters(per_row)
     names = [fields[name].column for name in (*columns, *fixed)]
     constant_values = list(fixed.values())
     if connection.vendor == "postgresql":
         # through a temporary table (``on_conflict``), the constants are given once, as it is
         # inserted; straight into the table, in every row
         given, per_row = (constant_values, []) if on_conflict else ([], constant_values)
-        values = ([*(row if adapters is None else _adapted(row, adapters)), *per_row]
+        values = ([*(_adapted(row, adapters) if adapters else row), *per_row]
                   for row in rows)
         return _copy(model, names, values, count, on_conflict, given)
     return _insert_sqlite(model, names, rows, adapters, constant_values, returning_ids,
@@ -84,7 +84,7 @@ def insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[Seq
 
 
 def _insert_sqlite(model: type[models.Model], columns: list[str], rows: Iterator[Sequence[Any]],
-                   adapters, constant_values: list[Any], returning_ids: bool,
+                   adapters: Adapters, constant_values: list[Any], returning_ids: bool,
                    on_conflict: str, per_statement: int) -> list[int]:
     """SQLite: multi-row ``INSERT`` statements of ``per_statement`` rows (fewer when that many
     would pass its parameter limit), written with ``?`` marks and run by sqlite3 itself: Django's
@@ -105,7 +105,7 @@ def _insert_sqlite(model: type[models.Model], columns: list[str], rows: Iterator
         while batch := list(islice(rows, step)):
             params: list[Any] = []
             for row in batch:
-                params.extend(row if adapters is None else _adapted(row, adapters))
+                params.extend(_adapted(row, adapters) if adapters else row)
                 params.extend(constant_values)
             yield len(batch), params
 
@@ -222,7 +222,7 @@ def update(model: type[models.Model], columns: Sequence[str], rows: Iterable[Seq
     contacts took 47 ms one by one, 28 ms so."""
     by_name = {f.attname: f for f in model._meta.concrete_fields}
     fields = [by_name[name] for name in columns]
-    adapters = [_adapter(field) for field in fields]
+    adapters = _adapters(fields)
     params = [[*_adapted(values, adapters), key] for key, *values in rows]
     if not params:
         return 0
@@ -334,6 +334,17 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _adapted(row: Sequence[Any], adapters) -> list[Any]:
-    return [value if adapt is None or value is None else adapt(value)
-            for value, adapt in zip(row, adapters)]
+def _adapters(fields: Sequence[models.Field]) -> Adapters:
+    return [(index, adapt) for index, adapt in enumerate(map(_adapter, fields))
+            if adapt is not None]
+
+
+def _adapted(row: Sequence[Any], adapters: Adapters) -> list[Any]:
+    """``row``'s values as parameters: only those of its adapted columns are looked at (a
+    contact has one of ten, its aliases; 100,000 contacts' rows took 40 ms less so)."""
+    row = list(row)
+    for index, adapt in adapters:
+        value = row[index]
+        if value is not None:
+            row[index] = adapt(value)
+    return row
