@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
+from datetime import datetime
 from itertools import chain, islice
 from typing import Any, TypeVar
 
@@ -296,10 +297,13 @@ def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[mode
 def _prepared(field: models.Field, value: Any, database=connection) -> Any:
     """``value`` as ``field`` writes it; JSON as its text (``_json_text``: a first sync's
     100,000 new contacts took the default of their aliases to psycopg's JSON adapter in every
-    row of their ``COPY``, 0.35 s)."""
+    row of their ``COPY``, 0.35 s), a time as its ISO 8601 text with its offset (on SQLite,
+    Django's is text already; psycopg took 90 ms more for a ``COPY`` of 100,000 directory
+    objects, each with three times)."""
     if value is not None and _is_json(field):
         return _json_text(value)
-    return field.get_db_prep_save(value, database)
+    prepared = field.get_db_prep_save(value, database)
+    return prepared.isoformat() if isinstance(prepared, datetime) else prepared
 
 
 def _adapter(field: models.Field):
