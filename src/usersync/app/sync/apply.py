@@ -126,8 +126,8 @@ def _create(source: Source, operations: list[Operation], locations: dict, now: d
     defaults = {name: Contact._meta.get_field(MODEL_FIELDS.get(name, name)).get_default()
                 for name in fields}
     rows = (  # made as they are inserted; a tuple of aliases is written as the JSON array it is
-        [locations.get(op.location) if op.location else None, op.anchor,
-         *[op.fields.get(name, defaults[name]) for name in fields]]
+        (locations.get(op.location) if op.location else None, op.anchor,
+         *[op.fields.get(name, defaults[name]) for name in fields])
         for op in operations
     )
     ids = bulk.insert(Contact, columns, rows, {
