@@ -201,7 +201,7 @@ def test_text_of_every_kind_is_updated_as_it_is(source):
 
 
 def test_json_values_with_text_of_every_kind_are_written_as_they_are(source):
-    """JSON columns get their values' text (``_json_text``): in a ``COPY`` or an ``INSERT``,
+    """JSON columns get their values' text (``json_text``): in a ``COPY`` or an ``INSERT``,
     and in an update's array."""
     ids = bulk.insert(Contact, ["first_name", "last_name", "aliases"],
                       [("A", str(n), [text]) for n, text in enumerate(TEXTS)],

@@ -5,7 +5,7 @@ through its field machinery, and on SQLite it sends at most 999 parameters per s
 contacts): 100,000 contacts cost tens of seconds, most of a sync. Here a value is prepared once
 per *column* where it is the same for every row (the organization, the source, the run's time,
 the defaults), through Django's own field conversion, and per row only where it differs: text,
-numbers and ``None`` pass as they are, JSON as its text (``_json_text``). On SQLite a
+numbers and ``None`` pass as they are, JSON as its text (``json_text``). On SQLite a
 statement holds up to 500 rows, within the parameters it takes (``_insert_sqlite``);
 PostgreSQL gets the rows through ``COPY`` (``_copy``).
 
@@ -294,13 +294,13 @@ def upsert_clause(unique: Iterable[str], update: Iterable[str], model: type[mode
 
 
 def _prepared(field: models.Field, value: Any, database=connection) -> Any:
-    """``value`` as ``field`` writes it: JSON as its text (``_json_text``; through Django's
+    """``value`` as ``field`` writes it: JSON as its text (``json_text``; through Django's
     adapter, psycopg dumped the default of a first sync's 100,000 new contacts' aliases again
     in every row of their ``COPY``), a time as its ISO 8601 text with its offset (Django's is
     text already on SQLite; psycopg took 90 ms more for a ``COPY`` of 100,000 directory
     objects, each with three times)."""
     if value is not None and _is_json(field):
-        return _json_text(value)
+        return json_text(value)
     prepared = field.get_db_prep_save(value, database)
     return prepared.isoformat() if isinstance(prepared, datetime) else prepared
 
@@ -308,7 +308,7 @@ def _prepared(field: models.Field, value: Any, database=connection) -> Any:
 def _adapter(field: models.Field):
     """How a per-row value of ``field`` becomes a parameter (``None``: as it is)."""
     if _is_json(field):
-        return _json_text
+        return json_text
     if isinstance(field, models.DateTimeField):
         prepared: dict[Any, Any] = {}  # a run writes few distinct times (its start, now)
         database = connections[DEFAULT_DB_ALIAS]  # this thread's: rows are made on another
@@ -326,14 +326,15 @@ def _adapter(field: models.Field):
 
 
 def _is_json(field: models.Field) -> bool:
-    """Whether ``field`` holds JSON as ``_json_text`` writes it (no encoder of its own)."""
+    """Whether ``field`` holds JSON as ``json_text`` writes it (no encoder of its own)."""
     return isinstance(field, models.JSONField) and field.encoder is None
 
 
-def _json_text(value: Any) -> str:
-    """A JSON column's value as its text, which either database takes for the column: orjson
-    wrote the directory objects' mapped values of a first sync of 100,000 people in 0.02 s,
-    the standard library's ``json`` (through Django's adapter) in 0.24 s."""
+def json_text(value: Any) -> str:
+    """A value as JSON text, as a JSON column (or a text column of JSON: ``history``'s batches)
+    takes it on either database: orjson wrote the directory objects' mapped values of a first
+    sync of 100,000 people in 0.02 s, the standard library's ``json`` (through Django's
+    adapter) in 0.24 s."""
     return orjson.dumps(value).decode()
 
 

@@ -76,7 +76,7 @@ def _batches(operations: tuple[Operation, ...]) -> Iterator[tuple]:
     for op, kept in positions.items():
         for start in range(0, len(kept), BATCH):
             part = kept[start:start + BATCH]
-            data = orjson.dumps([[p, operations[p].to_data()] for p in part]).decode()
+            data = bulk.json_text([[p, operations[p].to_data()] for p in part])
             yield op, start, len(part), part[0], part[-1], data
 
 
